@@ -1,0 +1,177 @@
+"""Profiles, paths and seeds: the one place that decides how big a run is.
+
+Taught in 00_setup_and_metrics. Every notebook starts with a papermill ``parameters``
+cell ``PROFILE = os.environ.get("COURSE_PROFILE", default_profile_name())`` and then calls
+:func:`get_profile`, so papermill (``-p PROFILE lab``), nbval (``COURSE_PROFILE=smoke``) and a
+student editing the cell all drive the same switch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Profile", "PROFILES", "REPOSITORY", "get_profile", "default_profile_name", "set_seed",
+    "repo_root", "data_dir", "runs_dir", "has_gpu",
+]
+
+#: GitHub owner/name of the course. Colab badges are built from this one value.
+REPOSITORY = "dermalite/dermalite-course"
+#: Branch the Colab badges open.
+BRANCH = "main"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is. Frozen: change one with ``dataclasses.replace(profile, epochs=3)``.
+
+    ``None`` for a count means "all of it". ``epochs`` and ``batch_size`` are what the notebook
+    trains with; the paper used 50 epochs and batch 32 (``paper`` profile).
+    """
+
+    name: str
+    data_source: str            # "synthderm" (generated offline) or "isic2016" (downloaded)
+    image_size: int             # side of the square model input, pixels
+    n_train: int | None         # training images taken from the source (None = all 900)
+    n_test: int | None          # test images taken from the source (None = all 379)
+    epochs: int                 # classification epochs (paper: 50)
+    seg_epochs: int             # segmentation epochs (paper: 50)
+    batch_size: int             # paper: 32
+    weights: str | None         # backbone initialisation: None or "imagenet"
+    seed: int = 0
+    deterministic: bool = False  # TF op determinism (slower; smoke uses it for repeatable numbers)
+    expand_classification: int | None = None  # offline expansion target (paper: 900 -> 4430)
+    expand_segmentation: int | None = None    # paper: 900 -> 6900
+    synth_image_size: int = 256  # side of SynthDerm images written to disk
+    run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
+    description: str = ""
+
+    def describe(self) -> str:
+        """One human line: what this profile runs."""
+        n_train = "all" if self.n_train is None else self.n_train
+        n_test = "all" if self.n_test is None else self.n_test
+        return (f"profile '{self.name}': {self.data_source}, {self.image_size}px, "
+                f"{n_train} train / {n_test} test images, {self.epochs} epoch(s), "
+                f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}")
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
+        epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
+        expand_classification=None, expand_segmentation=None, synth_image_size=96,
+        run_eagerly=False,
+        description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
+                    "about a minute per notebook). Its numbers are NOT meaningful."),
+    "lab": Profile(
+        name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
+        epochs=8, seg_epochs=8, batch_size=32, weights="imagenet", seed=0, deterministic=False,
+        expand_classification=None, expand_segmentation=None,
+        description="ISIC 2016 at 224 px, ImageNet weights, a few epochs with on-the-fly "
+                    "augmentation: one Colab GPU, minutes per notebook."),
+    "paper": Profile(
+        name="paper", data_source="isic2016", image_size=224, n_train=None, n_test=None,
+        epochs=50, seg_epochs=50, batch_size=32, weights="imagenet", seed=0, deterministic=False,
+        expand_classification=4430, expand_segmentation=6900,
+        description="The paper's protocol: 50 epochs, batch 32, offline expansion "
+                    "900 -> 4430 (classification) / 6900 (segmentation). Hours on a GPU."),
+}
+
+
+def has_gpu() -> bool:
+    """True when an NVIDIA driver is visible, without importing TensorFlow."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def default_profile_name() -> str:
+    """``$COURSE_PROFILE`` if set, else ``lab`` on a GPU machine and ``smoke`` elsewhere."""
+    name = os.environ.get("COURSE_PROFILE", "").strip()
+    if name:
+        return name
+    return "lab" if has_gpu() else "smoke"
+
+
+def get_profile(name: str | None = None, **overrides) -> Profile:
+    """Return the profile called ``name`` (default: :func:`default_profile_name`).
+
+    Keyword overrides replace fields, e.g. ``get_profile("smoke", epochs=2)``.
+    Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    name = (name or default_profile_name()).strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
+                         "Set COURSE_PROFILE or pass one of these names.")
+    profile = PROFILES[name]
+    if overrides:
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
+        if unknown:
+            raise ValueError(f"Unknown profile field(s) {sorted(unknown)}; valid fields: "
+                             f"{[f.name for f in dataclasses.fields(Profile)]}")
+        profile = dataclasses.replace(profile, **overrides)
+    return profile
+
+
+def set_seed(seed: int = 0, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and TensorFlow/Keras; optionally turn on TF op determinism.
+
+    Taught in 00_setup_and_metrics. With ``deterministic=True`` two runs of the same notebook on
+    the same machine give identical numbers (slower on GPU).
+    """
+    import numpy as np
+
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import keras
+    except ImportError:  # numpy-only use of the library
+        return
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def repo_root() -> Path | None:
+    """The course checkout holding this package, or None when installed elsewhere."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists() and (here / "solutions").is_dir():
+        return here
+    return None
+
+
+def data_dir() -> Path:
+    """Where downloads and caches live: ``$COURSE_DATA_DIR``, else ``<repo>/data``, else
+    ``~/course_data``."""
+    env = os.environ.get("COURSE_DATA_DIR")
+    if env:
+        path = Path(env).expanduser()
+    elif repo_root() is not None:
+        path = repo_root() / "data"
+    else:
+        path = Path.home() / "course_data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir(profile: str | Profile | None = None) -> Path:
+    """``runs/`` (git-ignored) or ``runs/<profile>/``: executed notebooks, models, results.
+
+    ``$COURSE_RUNS_DIR`` overrides the location (default ``<repo>/runs`` or ``./runs``).
+    """
+    env = os.environ.get("COURSE_RUNS_DIR")
+    if env:
+        base = Path(env).expanduser()
+    elif repo_root() is not None:
+        base = repo_root() / "runs"
+    else:
+        base = Path.cwd() / "runs"
+    if profile is not None:
+        base = base / (profile.name if isinstance(profile, Profile) else str(profile))
+    base.mkdir(parents=True, exist_ok=True)
+    return base
