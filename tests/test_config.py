@@ -1,0 +1,93 @@
+"""Profiles, paths and seeds (course_lib.config)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from course_lib import config
+
+
+def test_profiles_exist_and_are_frozen():
+    assert set(config.PROFILES) == {"smoke", "lab", "paper"}
+    smoke = config.get_profile("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        smoke.epochs = 3  # type: ignore[misc]
+
+
+def test_paper_profile_is_the_papers_protocol():
+    paper = config.get_profile("paper")
+    assert (paper.epochs, paper.batch_size, paper.image_size) == (50, 32, 224)
+    assert paper.weights == "imagenet" and paper.data_source == "isic2016"
+    assert (paper.expand_classification, paper.expand_segmentation) == (4430, 6900)
+
+
+def test_smoke_profile_is_small_and_offline():
+    smoke = config.get_profile("smoke")
+    assert smoke.data_source == "synthderm" and smoke.weights is None
+    assert smoke.image_size <= 64 and smoke.epochs <= 2 and smoke.deterministic
+
+
+def test_unknown_profile_lists_valid_names():
+    with pytest.raises(ValueError, match="smoke, lab, paper"):
+        config.get_profile("huge")
+
+
+def test_overrides_and_bad_override():
+    assert config.get_profile("smoke", epochs=3).epochs == 3
+    with pytest.raises(ValueError, match="Unknown profile field"):
+        config.get_profile("smoke", epoch=3)
+
+
+def test_default_profile_from_environment(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "paper")
+    assert config.default_profile_name() == "paper"
+    assert config.get_profile().name == "paper"
+    monkeypatch.delenv("COURSE_PROFILE")
+    monkeypatch.setattr(config, "has_gpu", lambda: False)
+    assert config.default_profile_name() == "smoke"
+    monkeypatch.setattr(config, "has_gpu", lambda: True)
+    assert config.default_profile_name() == "lab"
+
+
+def test_data_and_runs_dirs_follow_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "r"))
+    assert config.data_dir() == tmp_path / "d" and (tmp_path / "d").is_dir()
+    assert config.runs_dir("smoke") == tmp_path / "r" / "smoke"
+    assert config.runs_dir(config.get_profile("lab")) == tmp_path / "r" / "lab"
+
+
+def test_runs_dir_is_git_ignored(repo_root):
+    assert "runs/" in (repo_root / ".gitignore").read_text().splitlines()
+
+
+def _tiny_training_run(seed: int) -> list[float]:
+    import keras
+    from keras import layers
+
+    config.set_seed(seed, deterministic=True)
+    x = np.random.default_rng(0).normal(size=(64, 8, 8, 3)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype("float32")
+    model = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, activation="relu"),
+                              layers.GlobalAveragePooling2D(), layers.Dropout(0.3),
+                              layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    history = model.fit(x, y, epochs=3, batch_size=16, shuffle=True, verbose=0)
+    return history.history["loss"]
+
+
+def test_set_seed_makes_training_repeatable():
+    first, second = _tiny_training_run(7), _tiny_training_run(7)
+    assert first == second
+    assert _tiny_training_run(8) != first
+
+
+def test_set_seed_seeds_numpy_and_python():
+    import random
+
+    config.set_seed(3)
+    a = (random.random(), np.random.rand())
+    config.set_seed(3)
+    assert (random.random(), np.random.rand()) == a
