@@ -1,0 +1,102 @@
+"""What the notebook is running on, and the one call every notebook's setup cell makes.
+
+Taught in 00_setup_and_metrics.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+
+from . import config
+
+__all__ = ["in_colab", "runtime_info", "start_notebook", "Timer"]
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def runtime_info() -> dict:
+    """Versions, place (Colab/local), CPU and GPUs as TensorFlow sees them."""
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except (RuntimeError, ValueError):
+            names.append(gpu.name)
+    return {
+        "where": "Google Colab" if in_colab() else "local",
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "cpu": f"{_cpu_name()} ({os.cpu_count()} logical cores)",
+        "gpus": names,
+    }
+
+
+def hardware_line(info: dict | None = None) -> str:
+    """A short hardware description for result records and output notes."""
+    info = info or runtime_info()
+    gpu = ", ".join(info["gpus"]) if info["gpus"] else "no GPU"
+    return f"{info['cpu']}, {gpu}"
+
+
+def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> config.Profile:
+    """The setup every notebook runs: version guard, profile, seeds, and the stored-outputs note.
+
+    Prints which profile and hardware produce this notebook's outputs, so a reader of the
+    stored outputs always knows where the numbers came from.
+    """
+    from . import require
+
+    require(verbose=False)
+    profile = config.get_profile(profile_name)
+    config.set_seed(profile.seed, deterministic=profile.deterministic)
+    if not quiet:
+        info = runtime_info()
+        print(f"Outputs produced with profile '{profile.name}' on {info['where']} "
+              f"{hardware_line(info)}; TensorFlow {info['tensorflow']}, Keras {info['keras']}.")
+        print(profile.describe())
+        if profile.name == "smoke":
+            print("Smoke profile: tiny synthetic data and runs — the numbers below show that the "
+                  "code works, they are NOT meaningful results.")
+        if not os.environ.get("COURSE_PROFILE"):
+            print("Change the profile in the parameters cell, or with COURSE_PROFILE=lab "
+                  "before starting Jupyter.")
+        if profile.data_source == "isic2016" and not info["gpus"]:
+            print("Warning: no GPU visible — the lab/paper profiles will be very slow on a CPU. "
+                  "On Colab: Runtime > Change runtime type > GPU.")
+    return profile
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds`` — wall time for result records."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False

@@ -1,0 +1,152 @@
+"""The paper's training protocol, in one place.
+
+Taught in 03_lightweight_cnns (and reused by 04–06). Paper, III.B.4 and III.C.3: Adam with
+learning rate 1e-4; the learning rate halves when the validation loss has not improved for three
+epochs (ReduceLROnPlateau, factor 0.5, patience 3); 50 epochs; batch 32. On top of the paper:
+checkpoints that let an interrupted run resume (Colab disconnects), a CSV history, the
+distribution strategy (TPU / several GPUs / default) and mixed precision on GPUs.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import config
+
+__all__ = ["PAPER_LEARNING_RATE", "get_strategy", "use_mixed_precision", "paper_optimizer",
+           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model"]
+
+PAPER_LEARNING_RATE = 1e-4   # Adam, both tasks
+PAPER_LR_FACTOR = 0.5        # "the learning rate decays to 1/2"
+PAPER_LR_PATIENCE = 3        # "in three consecutive iterations"
+
+
+def get_strategy(verbose: bool = True):
+    """TPU if one is attached, MirroredStrategy over several GPUs, else the default strategy.
+
+    Build and compile models inside ``with strategy.scope():``. The global batch size is split
+    across replicas, so scale it with ``strategy.num_replicas_in_sync``.
+    """
+    import tensorflow as tf
+
+    strategy = None
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+        kind = "TPU"
+    except (ValueError, RuntimeError, tf.errors.NotFoundError, AttributeError):
+        gpus = tf.config.list_physical_devices("GPU")
+        if len(gpus) > 1:
+            strategy = tf.distribute.MirroredStrategy()
+            kind = f"MirroredStrategy over {len(gpus)} GPUs"
+        else:
+            strategy = tf.distribute.get_strategy()
+            kind = "one GPU" if gpus else "CPU"
+    if verbose:
+        print(f"Distribution: {kind} ({strategy.num_replicas_in_sync} replica(s))")
+    return strategy
+
+
+def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:
+    """Turn on ``mixed_float16`` on a GPU that profits from it (compute capability >= 7.0).
+
+    ``enable=None`` decides automatically; on a CPU it stays ``float32`` (mixed precision is
+    slower there). Returns the active policy name. Models built afterwards must keep their final
+    softmax/sigmoid in float32 — the course's builders do (``dtype="float32"`` on the heads).
+    """
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if enable is None:
+        enable = False
+        for gpu in gpus:
+            capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+            if capability and tuple(capability) >= (7, 0):
+                enable = True
+    if enable and not gpus:
+        raise RuntimeError("Mixed precision was requested but TensorFlow sees no GPU. On Colab: "
+                           "Runtime > Change runtime type > GPU; elsewhere call "
+                           "use_mixed_precision(False) or leave it to decide (None).")
+    policy = "mixed_float16" if enable else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    if verbose:
+        print(f"Precision policy: {policy}")
+    return policy
+
+
+def paper_optimizer(learning_rate: float = PAPER_LEARNING_RATE):
+    """Adam with the paper's initial learning rate (1e-4)."""
+    import keras
+
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def run_directory(profile, name: str) -> Path:
+    """``runs/<profile>/models/<name>/``: checkpoints, backup and history of one training run."""
+    path = config.runs_dir(profile) / "models" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def saved_model_path(profile, name: str) -> Path:
+    """Where the final model of run ``name`` is saved: ``runs/<profile>/models/<name>.keras``."""
+    return config.runs_dir(profile) / "models" / f"{name}.keras"
+
+
+def paper_callbacks(run_dir: Path, monitor: str = "val_loss", *, resume: bool = True,
+                    save_best: bool = True):
+    """ReduceLROnPlateau as in the paper, a CSV history, the best checkpoint, and a backup
+    from which an interrupted ``fit`` resumes (``keras.callbacks.BackupAndRestore``)."""
+    import keras
+
+    run_dir = Path(run_dir)
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=PAPER_LR_FACTOR,
+                                          patience=PAPER_LR_PATIENCE, verbose=0),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
+    ]
+    if save_best:
+        callbacks.append(keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"),
+                                                         monitor=monitor, save_best_only=True))
+    if resume:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup")))
+    return callbacks
+
+
+def fit(model, train_data, validation_data, *, profile, name: str, epochs: int | None = None,
+        extra_callbacks=(), fresh: bool = False, verbose: int = 2, **fit_kwargs):
+    """Train ``model`` with the paper's callbacks and save it under ``runs/<profile>/models/``.
+
+    Re-running the same call after an interruption resumes from the last finished epoch
+    (``fresh=True`` discards the backup and history and starts over). ``epochs`` defaults to
+    the profile's (the paper: 50). Returns the Keras History of this call.
+    """
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    epochs = profile.epochs if epochs is None else epochs
+    run_dir = run_directory(profile, name)
+    if fresh:
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)
+        (run_dir / "history.csv").unlink(missing_ok=True)
+    monitor = "val_loss" if validation_data is not None else "loss"
+    callbacks = paper_callbacks(run_dir, monitor=monitor) + list(extra_callbacks)
+    history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                        callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    path = saved_model_path(profile, name)
+    model.save(path)
+    return history
+
+
+def load_saved_model(profile, name: str, compile: bool = False):
+    """Load a model an earlier notebook saved with :func:`fit`; a clear error when absent."""
+    import keras
+
+    path = saved_model_path(profile, name)
+    if not path.exists():
+        profile_name = profile.name if isinstance(profile, config.Profile) else profile
+        raise FileNotFoundError(
+            f"No saved model {path}. It is written by the notebook that trains '{name}' "
+            f"(run it first in the same profile: course run --profile {profile_name} NN).")
+    return keras.saving.load_model(path, compile=compile)

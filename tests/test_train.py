@@ -1,0 +1,104 @@
+"""The training protocol: paper callbacks, checkpoints, resume after an interruption."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from course_lib import config, train
+
+
+@pytest.fixture()
+def runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _tiny_model():
+    import keras
+    from keras import layers
+
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="relu"),
+                              layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=train.paper_optimizer(), loss="categorical_crossentropy")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = np.eye(2, dtype="float32")[(x[:, 0] > 0).astype(int)]
+    return x, y
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_paper_callbacks_follow_the_paper(tmp_path):
+    import keras
+
+    callbacks = train.paper_callbacks(tmp_path)
+    plateau = [c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)][0]
+    assert (plateau.factor, plateau.patience, plateau.monitor) == (0.5, 3, "val_loss")
+    assert any(isinstance(c, keras.callbacks.BackupAndRestore) for c in callbacks)
+    assert float(train.paper_optimizer().learning_rate.numpy()) == pytest.approx(1e-4)
+
+
+def test_interrupted_run_resumes_where_it_stopped(runs):
+    import keras
+
+    profile = config.get_profile("smoke", epochs=4)
+    x, y = _data()
+
+    class InterruptAtEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise _Interrupt()
+
+    config.set_seed(0)
+    model = _tiny_model()
+    with pytest.raises(_Interrupt):
+        train.fit(model, x, (x, y), profile=profile, name="tiny", y=y, batch_size=8,
+                  extra_callbacks=[InterruptAtEpoch2()], verbose=0)
+    run_dir = runs / "smoke" / "models" / "tiny"
+    assert (run_dir / "backup").is_dir(), "the backup of the finished epochs must survive"
+
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(epoch)
+
+    model = _tiny_model()  # a new process would rebuild the model the same way
+    train.fit(model, x, (x, y), profile=profile, name="tiny", y=y, batch_size=8,
+              extra_callbacks=[Record()], verbose=0)
+    assert seen == [2, 3], "the second call must continue at epoch 2, not start over"
+    with open(run_dir / "history.csv", newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs == [0, 1, 2, 3]
+    assert (runs / "smoke" / "models" / "tiny.keras").is_file()
+    assert not (run_dir / "backup").exists(), "a finished run deletes its backup"
+    loaded = train.load_saved_model("smoke", "tiny")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               rtol=1e-6)
+
+
+def test_missing_saved_model_says_which_notebook_to_run(runs):
+    with pytest.raises(FileNotFoundError, match="course run --profile smoke"):
+        train.load_saved_model("smoke", "nothing-here")
+
+
+@pytest.mark.skipif(config.has_gpu(), reason="checks the CPU fallback")
+def test_strategy_and_precision_on_cpu():
+    import keras
+
+    strategy = train.get_strategy(verbose=False)
+    assert strategy.num_replicas_in_sync == 1
+    try:
+        assert train.use_mixed_precision(None, verbose=False) == "float32"
+        with pytest.raises(RuntimeError, match="no GPU"):
+            train.use_mixed_precision(True, verbose=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
