@@ -1,0 +1,487 @@
+"""The ISIC 2016 challenge metrics, computed exactly as the official scorer does.
+
+Taught in 00_setup_and_metrics. The reference is ImageMarkup/isic-challenge-scoring (tag
+``2016-final`` for the rules, the current scorer for the empty-denominator conventions):
+
+Segmentation (Part 1)
+    Both masks are binarised (``> 128`` for 0/255 PNGs), the confusion counts TP, FP, FN, TN are
+    taken PER IMAGE, each metric is computed per image, and the challenge reports the MEAN over
+    images (macro average)::
+
+        AC = (TP + TN) / (TP + FP + FN + TN)      accuracy
+        DC = 2 TP / (2 TP + FP + FN)              Dice coefficient
+        JA = TP / (TP + FP + FN)                  Jaccard index (the ranking metric)
+        SE = TP / (TP + FN)                       sensitivity (recall of lesion pixels)
+        SP = TN / (TN + FP)                       specificity
+
+    A denominator of 0 scores 1.0, as the current official scorer does: JA and DC are 1.0 when
+    truth and prediction are both empty, SE is 1.0 when the truth has no lesion pixel, SP is 1.0
+    when the truth is all lesion.
+
+Classification (Part 3, melanoma vs. benign)
+    AC, SE, SP from ``truth > threshold`` and ``score > threshold`` (strict: a score of exactly
+    0.5 is a benign prediction); AUC = ``sklearn.metrics.roc_auc_score``; AP =
+    ``sklearn.metrics.average_precision_score`` (step-wise, scikit-learn >= 0.19) and AP_interp =
+    ``sklearn.metrics.auc(recall, precision)`` (the trapezoid-interpolated AP that the 2016
+    leaderboard was computed with). Both APs are reported so a table can say which one it quotes.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI",
+    "binarize", "confusion_counts", "segmentation_scores", "segmentation_scores_per_image",
+    "classification_scores", "bootstrap_ci", "bootstrap_mean_ci", "format_scores",
+]
+
+#: Keys of :func:`segmentation_scores`, in the order the 2016 leaderboard printed them.
+SEGMENTATION_METRICS = ("AC", "DC", "JA", "SE", "SP")
+#: Keys of :func:`classification_scores`.
+CLASSIFICATION_METRICS = ("AC", "SE", "SP", "AUC", "AP", "AP_interp")
+
+# Metrics that need both classes in y_true to be defined (bootstrap skips resamples without).
+_NEEDS_BOTH_CLASSES = frozenset({"SE", "SP", "AUC", "AP", "AP_interp"})
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation
+# --------------------------------------------------------------------------------------------
+def binarize(mask) -> np.ndarray:
+    """Turn one mask into a 2-D boolean lesion map. Taught in 00_setup_and_metrics.
+
+    The rule depends on the dtype:
+
+    * ``bool``: taken as is;
+    * integers (``uint8`` PNGs of 0/255, ``uint16``, ``int64`` ...): ``mask > 128``, the official
+      ISIC rule, so 128 is background and 129 is lesion;
+    * floats (a sigmoid output): ``mask > 0.5``, so exactly 0.5 is background.
+
+    An ``(H, W, 1)`` array is squeezed to ``(H, W)``. An integer mask that holds only 0 and 1
+    gives an all-background map under the ``> 128`` rule, so it triggers a warning: multiply it
+    by 255 or pass ``mask.astype(bool)``.
+    """
+    array = np.asarray(mask)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"A mask must be 2-D (height, width) or (height, width, 1); got shape "
+                         f"{array.shape}. Pass one mask at a time; convert RGB masks to one "
+                         "channel first (e.g. mask[..., 0]).")
+    if array.size == 0:
+        raise ValueError(f"The mask has no pixels (shape {array.shape}); check how it was loaded.")
+    if array.dtype == np.bool_:
+        return array
+    if np.issubdtype(array.dtype, np.integer):
+        if array.max() == 1 and array.min() >= 0:
+            warnings.warn("Integer mask holding only 0 and 1: the official ISIC rule keeps "
+                          "pixels > 128, so every pixel counts as background. Multiply by 255 "
+                          "or pass mask.astype(bool) if 1 means lesion.", UserWarning,
+                          stacklevel=2)
+        return array > 128
+    if np.issubdtype(array.dtype, np.floating):
+        if np.isnan(array).any():
+            raise ValueError("The mask contains NaN values; check the model output (a NaN loss "
+                             "during training gives NaN predictions).")
+        return array > 0.5
+    raise ValueError(f"Cannot binarise a mask of dtype {array.dtype}; use bool, an integer "
+                     "(0/255) or a float (probability) array.")
+
+
+def confusion_counts(true_mask, pred_mask) -> tuple[int, int, int, int]:
+    """Pixel counts ``(TP, FP, FN, TN)`` of one image. Taught in 00_setup_and_metrics.
+
+    Both masks go through :func:`binarize` and must have the same (height, width).
+    """
+    truth = binarize(true_mask)
+    prediction = binarize(pred_mask)
+    if truth.shape != prediction.shape:
+        raise ValueError(f"Truth mask shape {truth.shape} != prediction shape "
+                         f"{prediction.shape}; resize the prediction to the truth mask's size "
+                         "(nearest neighbour) before scoring.")
+    tp = int(np.count_nonzero(truth & prediction))
+    fp = int(np.count_nonzero(prediction & ~truth))
+    fn = int(np.count_nonzero(truth & ~prediction))
+    tn = int(truth.size) - tp - fp - fn
+    return tp, fp, fn, tn
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, with 1.0 where the denominator is 0 (official convention)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    out = np.ones(np.broadcast(numerator, denominator).shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _metrics_from_counts(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+    tp, fp, fn, tn = (np.asarray(c, dtype=np.float64) for c in (tp, fp, fn, tn))
+    return {
+        "AC": _ratio(tp + tn, tp + fp + fn + tn),
+        "DC": _ratio(2 * tp, 2 * tp + fp + fn),
+        "JA": _ratio(tp, tp + fp + fn),
+        "SE": _ratio(tp, tp + fn),
+        "SP": _ratio(tn, tn + fp),
+    }
+
+
+def _mask_list(masks, which: str) -> list:
+    if isinstance(masks, np.ndarray) and masks.ndim == 2:
+        raise ValueError(f"{which} is a single 2-D mask; pass a list of masks ([mask]) or a "
+                         "stacked array of shape (images, height, width).")
+    try:
+        return list(masks)
+    except TypeError as err:
+        raise ValueError(f"{which} must be a sequence of 2-D masks (a list or an array of shape "
+                         f"(images, height, width)); got {type(masks).__name__}.") from err
+
+
+def _all_counts(true_masks, pred_masks) -> np.ndarray:
+    """(images, 4) int64 array of TP, FP, FN, TN."""
+    truths = _mask_list(true_masks, "true_masks")
+    predictions = _mask_list(pred_masks, "pred_masks")
+    if len(truths) != len(predictions):
+        raise ValueError(f"Got {len(truths)} truth masks but {len(predictions)} predicted masks; "
+                         "pass one prediction per truth mask, in the same order.")
+    if not truths:
+        raise ValueError("No masks to score: true_masks and pred_masks are empty.")
+    counts = np.zeros((len(truths), 4), dtype=np.int64)
+    for index, (truth, prediction) in enumerate(zip(truths, predictions)):
+        truth_shape = np.shape(truth)
+        prediction_shape = np.shape(prediction)
+        try:
+            counts[index] = confusion_counts(truth, prediction)
+        except ValueError as err:
+            raise ValueError(f"Image at index {index} (truth shape {truth_shape}, prediction "
+                             f"shape {prediction_shape}): {err}") from err
+    return counts
+
+
+def segmentation_scores_per_image(true_masks: Sequence, pred_masks: Sequence
+                                  ) -> dict[str, np.ndarray]:
+    """Per-image AC, DC, JA, SE, SP as float arrays of length ``len(true_masks)``.
+
+    Taught in 00_setup_and_metrics (used again for bootstrap intervals and to show the hardest
+    images). Same rules as :func:`segmentation_scores`; ``np.argsort(scores["JA"])[:5]`` gives
+    the five worst-segmented images.
+    """
+    counts = _all_counts(true_masks, pred_masks)
+    return _metrics_from_counts(*counts.T)
+
+
+def segmentation_scores(true_masks: Sequence, pred_masks: Sequence, pooled: bool = False
+                        ) -> dict[str, float]:
+    """The ISIC 2016 Part 1 scores ``{"AC", "DC", "JA", "SE", "SP"}``. Taught in
+    00_setup_and_metrics.
+
+    ``true_masks`` and ``pred_masks`` are sequences (lists, or arrays of shape
+    ``(images, height, width[, 1])``) of 2-D masks; sizes may differ from image to image but each
+    prediction must match its truth mask. Masks are binarised with :func:`binarize` (uint8
+    ``> 128``, float ``> 0.5``, bool as is).
+
+    Official (``pooled=False``): confusion counts per image, then each metric per image, then the
+    mean over images::
+
+        JA = TP / (TP + FP + FN)          DC = 2 TP / (2 TP + FP + FN)
+        SE = TP / (TP + FN)               SP = TN / (TN + FP)
+        AC = (TP + TN) / (TP + FP + FN + TN)
+
+    A zero denominator scores 1.0 (current official scorer): an empty truth with an empty
+    prediction has JA = DC = 1.0; an image without lesion pixels has SE = 1.0; an all-lesion
+    truth has SP = 1.0.
+
+    ``pooled=True`` sums TP, FP, FN, TN over all pixels of all images first. That is NOT the
+    challenge metric: large lesions dominate, so a model that misses small lesions can have a far
+    higher pooled JA than per-image JA.
+    """
+    if pooled:
+        counts = _all_counts(true_masks, pred_masks).sum(axis=0)
+        return {key: float(value) for key, value in _metrics_from_counts(*counts).items()}
+    per_image = segmentation_scores_per_image(true_masks, pred_masks)
+    return {key: float(np.mean(values)) for key, values in per_image.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Classification
+# --------------------------------------------------------------------------------------------
+def _as_column(values, name: str, allow_two_columns: bool) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind in "OUSV":
+        raise ValueError(f"{name} must be numeric (got dtype {array.dtype}); map labels such as "
+                         "'benign'/'malignant' to 0/1 first.")
+    array = array.astype(np.float64)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    elif array.ndim == 2 and array.shape[1] == 2 and allow_two_columns:
+        array = array[:, 1]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must have shape (N,), (N, 1) or (N, 2) (two-class softmax, "
+                         f"column 1 = melanoma); got shape {np.shape(values)}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values "
+                         f"({int((~np.isfinite(array)).sum())} of {array.size}); check the model "
+                         "output or the CSV it was read from.")
+    return array
+
+
+def _prepare_classification(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (truth as bool, melanoma score as float), both 1-D of the same length."""
+    truth = _as_column(y_true, "y_true", allow_two_columns=True)
+    score = _as_column(y_score, "y_score", allow_two_columns=True)
+    if truth.shape[0] != score.shape[0]:
+        raise ValueError(f"y_true has {truth.shape[0]} entries but y_score has {score.shape[0]}; "
+                         "pass one score per image, in the same order.")
+    if truth.shape[0] == 0:
+        raise ValueError("y_true and y_score are empty: nothing to score.")
+    if not np.isin(truth, (0.0, 1.0)).all():
+        bad = truth[~np.isin(truth, (0.0, 1.0))][:3]
+        raise ValueError(f"y_true must hold 0/1 labels (1 = melanoma); found values such as "
+                         f"{bad.tolist()}.")
+    if score.min() < 0.0 or score.max() > 1.0:
+        raise ValueError(f"y_score must be probabilities in [0, 1] (got range [{score.min():.3g}, "
+                         f"{score.max():.3g}]); apply a sigmoid/softmax to logits first.")
+    return truth > 0.5, score
+
+
+def _single_metric(key: str, truth: np.ndarray, score: np.ndarray, threshold: float) -> float:
+    """One classification metric on validated arrays; NaN for AUC/AP with a single class."""
+    if key in ("AC", "SE", "SP"):
+        predicted = score > threshold
+        tp = np.count_nonzero(truth & predicted)
+        tn = np.count_nonzero(~truth & ~predicted)
+        if key == "AC":
+            return float((tp + tn) / truth.size)
+        if key == "SE":
+            return float(_ratio(tp, np.count_nonzero(truth)))
+        return float(_ratio(tn, np.count_nonzero(~truth)))
+    if key not in ("AUC", "AP", "AP_interp"):
+        raise ValueError(f"Unknown classification metric {key!r}; choose one of "
+                         f"{', '.join(CLASSIFICATION_METRICS)}.")
+    if truth.all() or not truth.any():
+        return math.nan
+    from sklearn import metrics as skm
+
+    labels = truth.astype(np.int64)
+    if key == "AUC":
+        return float(skm.roc_auc_score(labels, score))
+    if key == "AP":
+        return float(skm.average_precision_score(labels, score))
+    precision, recall, _ = skm.precision_recall_curve(labels, score)
+    return float(skm.auc(recall, precision))
+
+
+def classification_scores(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
+    """The ISIC 2016 Part 3 scores ``{"AC", "SE", "SP", "AUC", "AP", "AP_interp"}``.
+
+    Taught in 00_setup_and_metrics.
+
+    ``y_true``: 0/1 labels (ints, bools or floats 0.0/1.0; 1 = melanoma), shape (N,) or (N, 1),
+    or a one-hot (N, 2). ``y_score``: melanoma probability, shape (N,) or (N, 1), or a two-class
+    softmax (N, 2) whose column 1 is taken as the melanoma probability.
+
+    * AC = (TP + TN) / N, SE = TP / (TP + FN), SP = TN / (TN + FP) with strict ``score >
+      threshold`` (a score of exactly 0.5 is a benign prediction). SE (SP) is 1.0 when there is
+      no melanoma (no benign) case, as in the official scorer.
+    * AUC = ``sklearn.metrics.roc_auc_score`` on the raw scores.
+    * AP = ``sklearn.metrics.average_precision_score`` (step-wise sum of precision x recall
+      increments, scikit-learn >= 0.19).
+    * AP_interp = ``sklearn.metrics.auc(recall, precision)`` over ``precision_recall_curve``:
+      the trapezoid-interpolated AP the 2016 leaderboard used. Say which AP a table quotes.
+
+    With only one class in ``y_true`` AUC, AP and AP_interp are undefined: they are NaN and a
+    warning is issued. NaN scores, scores outside [0, 1], labels other than 0/1 and mismatched
+    lengths raise ``ValueError``.
+    """
+    threshold = float(threshold)
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number (got {threshold}); the challenge "
+                         "uses 0.5.")
+    truth, score = _prepare_classification(y_true, y_score)
+    if truth.all() or not truth.any():
+        only = "melanoma" if truth.all() else "benign"
+        warnings.warn(f"y_true holds only {only} cases ({truth.size} images): AUC, AP and "
+                      "AP_interp are undefined and set to NaN. Score a set with both classes.",
+                      UserWarning, stacklevel=2)
+    return {key: _single_metric(key, truth, score, threshold) for key in CLASSIFICATION_METRICS}
+
+
+# --------------------------------------------------------------------------------------------
+# Bootstrap confidence intervals
+# --------------------------------------------------------------------------------------------
+class BootstrapCI(tuple):
+    """``(point, low, high)``; also carries ``level``, ``n_used`` and ``n_skipped``.
+
+    Unpacks like a plain 3-tuple: ``point, low, high = bootstrap_ci(...)``.
+    """
+
+    def __new__(cls, point: float, low: float, high: float, *, level: float, n_used: int,
+                n_skipped: int):
+        obj = super().__new__(cls, (float(point), float(low), float(high)))
+        obj.level = float(level)
+        obj.n_used = int(n_used)
+        obj.n_skipped = int(n_skipped)
+        return obj
+
+    point = property(lambda self: self[0])
+    low = property(lambda self: self[1])
+    high = property(lambda self: self[2])
+
+    def __repr__(self) -> str:
+        return (f"BootstrapCI(point={self[0]:.4f}, low={self[1]:.4f}, high={self[2]:.4f}, "
+                f"level={self.level}, n_used={self.n_used}, n_skipped={self.n_skipped})")
+
+    def __reduce__(self):
+        return (_rebuild_ci, (tuple(self), self.level, self.n_used, self.n_skipped))
+
+
+def _rebuild_ci(values, level, n_used, n_skipped):
+    return BootstrapCI(*values, level=level, n_used=n_used, n_skipped=n_skipped)
+
+
+def _check_bootstrap_args(n: int, level: float) -> None:
+    if int(n) != n or n < 1:
+        raise ValueError(f"n (number of bootstrap resamples) must be a positive integer; got {n}. "
+                         "1000 is usual.")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95 for a 95% interval); "
+                         f"got {level}.")
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> BootstrapCI:
+    """Percentile bootstrap interval of a classification metric. Taught in 00_setup_and_metrics.
+
+    ``metric`` is a key of :func:`classification_scores` ("AUC", "AP", "AC", ...) or a callable
+    ``metric(y_true, y_score) -> float``. The test set is resampled with replacement ``n`` times
+    with ``np.random.default_rng(seed)`` (same seed, same interval); resamples where the metric is
+    undefined (only one class drawn, for AUC/AP/AP_interp/SE/SP; or a callable that returns NaN
+    or raises ``ValueError`` on a single-class resample) are skipped and counted in
+    ``result.n_skipped``. The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
+    percentiles of the remaining values; ``point`` is the metric on the full set.
+
+    Returns a :class:`BootstrapCI` that unpacks as ``point, low, high``.
+    """
+    _check_bootstrap_args(n, level)
+    if isinstance(metric, str):
+        if metric not in CLASSIFICATION_METRICS:
+            raise ValueError(f"Unknown metric {metric!r}; choose one of "
+                             f"{', '.join(CLASSIFICATION_METRICS)} or pass a callable "
+                             "metric(y_true, y_score) -> float.")
+        truth, score = _prepare_classification(y_true, y_score)
+        key = metric
+
+        def evaluate(t, s):
+            return _single_metric(key, t, s, 0.5)
+
+        needs_both = key in _NEEDS_BOTH_CLASSES
+        point = evaluate(truth, score)
+        if needs_both and not math.isfinite(point):
+            raise ValueError(f"{key} is undefined on the full set: y_true has a single class.")
+        y_true_used, y_score_used = truth, score
+    elif callable(metric):
+        y_true_used, y_score_used = np.asarray(y_true), np.asarray(y_score)
+        if len(y_true_used) != len(y_score_used):
+            raise ValueError(f"y_true has {len(y_true_used)} entries but y_score has "
+                             f"{len(y_score_used)}; pass one score per sample.")
+        needs_both = False
+        evaluate = metric
+        point = float(metric(y_true_used, y_score_used))
+    else:
+        raise ValueError(f"metric must be a name ({', '.join(CLASSIFICATION_METRICS)}) or a "
+                         f"callable(y_true, y_score) -> float; got {type(metric).__name__}.")
+
+    size = len(y_true_used)
+    if size == 0:
+        raise ValueError("y_true and y_score are empty: nothing to resample.")
+    # Classes per sample, to recognise single-class resamples (callable path: any label type).
+    labels = np.asarray(y_true_used)
+    if labels.ndim == 2 and labels.shape[1] == 2:
+        labels = labels[:, 1]
+    labels = labels.reshape(size, -1)[:, 0]
+    rng = np.random.default_rng(seed)
+    values = []
+    skipped = 0
+    for _ in range(int(n)):
+        index = rng.integers(0, size, size)
+        single_class = np.unique(labels[index]).size < 2
+        if needs_both and single_class:
+            skipped += 1
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = float(evaluate(y_true_used[index], y_score_used[index]))
+        except ValueError:
+            if single_class:
+                skipped += 1
+                continue
+            raise
+        if not math.isfinite(value):
+            skipped += 1
+            continue
+        values.append(value)
+    if not values:
+        raise ValueError(f"The metric was undefined on all {n} resamples (each drew a single "
+                         "class?); use a larger test set.")
+    if skipped:
+        warnings.warn(f"bootstrap_ci: skipped {skipped} of {n} resamples where the metric was "
+                      "undefined (single class drawn).", UserWarning, stacklevel=2)
+    low, high = _percentile_interval(np.asarray(values), level)
+    return BootstrapCI(point, low, high, level=level, n_used=len(values), n_skipped=skipped)
+
+
+def bootstrap_mean_ci(values, n: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapCI:
+    """Percentile bootstrap interval of the mean of per-image values. Taught in
+    00_setup_and_metrics.
+
+    Use it with :func:`segmentation_scores_per_image`, e.g.
+    ``bootstrap_mean_ci(per_image["JA"])``: the point is the challenge's macro-averaged JA.
+    Images are resampled with replacement with ``np.random.default_rng(seed)``.
+    """
+    _check_bootstrap_args(n, level)
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence of per-image numbers; got "
+                         f"shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError("values contains NaN or infinite entries; drop or fix them first.")
+    rng = np.random.default_rng(seed)
+    means = np.empty(int(n), dtype=np.float64)
+    for i in range(int(n)):
+        means[i] = array[rng.integers(0, array.size, array.size)].mean()
+    low, high = _percentile_interval(means, level)
+    return BootstrapCI(array.mean(), low, high, level=level, n_used=int(n), n_skipped=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Display
+# --------------------------------------------------------------------------------------------
+def format_scores(scores: Mapping[str, float], ci: Mapping[str, Sequence[float]] | None = None,
+                  digits: int = 3) -> str:
+    """One line such as ``"AC 0.865  AUC 0.832 [0.780, 0.880]"``. Taught in
+    00_setup_and_metrics.
+
+    ``ci`` maps a metric name to ``(low, high)`` or to a :class:`BootstrapCI`
+    ``(point, low, high)``; metrics without an entry print without an interval. NaN prints as
+    ``nan``.
+    """
+    parts = []
+    for name, value in scores.items():
+        text = f"{name} {float(value):.{digits}f}"
+        if ci and name in ci:
+            interval = tuple(ci[name])
+            low, high = interval[-2], interval[-1]
+            text += f" [{float(low):.{digits}f}, {float(high):.{digits}f}]"
+        parts.append(text)
+    return "  ".join(parts)
