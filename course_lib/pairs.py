@@ -1,0 +1,363 @@
+"""Image pairs for the discriminant (DC) network: Method1, Method2 and the 1:4 schedule.
+
+Taught in 02_pair_sampling. Section III.B.2 of the paper: the DC model sees two images
+``x1, x2`` and learns their classes (heads ``cls1``, ``cls2``) and whether they belong to the
+same class (head ``same``). Pairs come from two procedures, used "at a frequency of 1:4":
+
+Method1, "more positive sample pairs" (paper, paraphrased): take a randomly shuffled batch,
+traverse its labels and "find in turn the data pairs with the same elements and the data pairs
+with different elements, simultaneously exchange the corresponding position index" into
+``id_x2``; then ``x2 = x1[id_x2]``. We read this as: walk through the shuffled batch, pair
+each sample with the next unpaired sample of the SAME label and swap their indices (i <-> j);
+the samples left over (at most one per class with an odd count) are then paired with each
+other, which gives the few different-label pairs. Almost every pair is a positive pair.
+
+Method2, "more negative sample pairs": the data are shuffled before every read, so "read the
+batch twice" and use the two reads as ``x1`` and ``x2``. The partner is then simply a random
+sample, independent of the labels: with the ISIC 1:4 class ratio about 2 x 0.8 x 0.2 = 32 % of
+the pairs are different-class, far more than Method1's few.
+
+The 1:4 frequency is "during each iteration of training", a word the paper never defines. Here
+it is per BATCH within every epoch: batches 0, 5, 10, ... use Method1 and the other four in
+every five use Method2 (:func:`schedule`), so one epoch is exactly 1:4 (up to the last, partial
+block of five).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+__all__ = [
+    "METHODS", "method1_indices", "method2_indices", "schedule", "epoch_pairs",
+    "pair_statistics", "method_statistics", "PairSequence",
+]
+
+#: Names :func:`schedule` uses for the two pair-building procedures.
+METHODS = ("method1", "method2")
+
+
+def _as_rng(rng) -> np.random.Generator:
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), an int seed "
+                     f"or None; got {type(rng).__name__}.")
+
+
+def _check_labels(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a non-empty 1-D integer array (0 = benign, "
+                         f"1 = melanoma); got dtype {labels.dtype}, shape {labels.shape}. "
+                         "Convert one-hot labels with labels.argmax(axis=1).")
+    return labels
+
+
+def method1_indices(labels, rng=None) -> np.ndarray:
+    """Method1 (mostly SAME-class pairs): sample ``i`` is paired with ``partner[i]``.
+
+    Taught in 02_pair_sampling. Steps (our reading of the paper, see the module docstring):
+
+    1. shuffle the positions (the paper's batch is "randomly shuffled");
+    2. within each class, pair consecutive shuffled members two by two and swap them:
+       ``partner[i] = j`` and ``partner[j] = i``;
+    3. the leftovers (one per class with an odd count) are paired with each other in the same
+       way -- these are Method1's only different-class pairs;
+    4. if one sample is still left (odd batch size), it points to a random other sample of its
+       own class, or of any class when it is its class's only member (a one-way pair; only
+       for a batch of one does a sample point to itself).
+
+    So ``partner`` is a permutation that is its own inverse (each pair appears as (i, j) and
+    (j, i)) except in case 4. For a batch of 32 with both class counts odd, 30 of the 32 pairs
+    are same-class; over the whole ISIC training set (727 / 173) 898 of 900 are.
+
+    Args:
+        labels: 1-D int array, the class of each sample of the batch.
+        rng: numpy Generator or int seed.
+
+    Returns:
+        1-D int64 array ``partner`` of the same length as ``labels``.
+    """
+    labels = _check_labels(labels)
+    rng = _as_rng(rng)
+    n_samples = labels.size
+    partner = np.full(n_samples, -1, dtype=np.int64)
+    order = rng.permutation(n_samples)
+    leftovers = []
+    for label in np.unique(labels):
+        members = order[labels[order] == label]
+        n_paired = members.size - members.size % 2
+        first, second = members[0:n_paired:2], members[1:n_paired:2]
+        partner[first], partner[second] = second, first
+        if members.size % 2:
+            leftovers.append(members[-1])
+    leftovers = [leftovers[k] for k in rng.permutation(len(leftovers))]
+    while len(leftovers) >= 2:
+        first, second = leftovers.pop(), leftovers.pop()
+        partner[first], partner[second] = second, first
+    if leftovers:  # an odd number of samples: one one-way pair
+        last = leftovers[0]
+        same_class = np.flatnonzero((labels == labels[last]) & (np.arange(n_samples) != last))
+        others = np.flatnonzero(np.arange(n_samples) != last)
+        pool = same_class if same_class.size else others
+        partner[last] = rng.choice(pool) if pool.size else last
+    return partner
+
+
+def method2_indices(labels, rng=None) -> np.ndarray:
+    """Method2 (more DIFFERENT-class pairs): pair two independently shuffled reads.
+
+    Taught in 02_pair_sampling. The first read visits the samples in one random order, the
+    second in another; the j-th sample of the first read is paired with the j-th of the second.
+    The result is a uniformly random permutation that ignores the labels, so the share of
+    same-class pairs is about p0^2 + p1^2 (0.68 for the 1:4 ISIC ratio) and a sample is paired
+    with itself with probability 1/n (two reads of shuffled data can coincide).
+
+    Args:
+        labels: 1-D int array (only its length is used: Method2 is blind to the labels).
+        rng: numpy Generator or int seed.
+
+    Returns:
+        1-D int64 array ``partner`` of the same length as ``labels``.
+    """
+    labels = _check_labels(labels)
+    rng = _as_rng(rng)
+    first_read = rng.permutation(labels.size)
+    second_read = rng.permutation(labels.size)
+    partner = np.empty(labels.size, dtype=np.int64)
+    partner[first_read] = second_read
+    return partner
+
+
+def schedule(n_batches: int, ratio: tuple[int, int] = (1, 4), seed: int | None = None) -> list[str]:
+    """Which method builds each batch of an epoch: ``["method1", "method2", ...]``.
+
+    Taught in 02_pair_sampling. The epoch is cut into blocks of ``ratio[0] + ratio[1]``
+    batches; the first ``ratio[0]`` of every block use Method1, the rest Method2. With the
+    paper's ``(1, 4)``: batches 0, 5, 10, ... are Method1, so 10 batches hold exactly 2
+    Method1 and 8 Method2. With ``seed`` the Method1 positions are shuffled within each block
+    (still exactly ``ratio`` per full block). ``(1, 0)`` or ``(0, 1)`` use one method only.
+    """
+    if not isinstance(n_batches, (int, np.integer)) or n_batches < 0:
+        raise ValueError(f"n_batches must be a non-negative int; got {n_batches!r}.")
+    if len(ratio) != 2 or min(ratio) < 0 or sum(ratio) == 0 or \
+            any(not isinstance(r, (int, np.integer)) for r in ratio):
+        raise ValueError(f"ratio must be two non-negative ints (Method1, Method2), not both 0, "
+                         f"e.g. (1, 4); got {ratio!r}.")
+    block = [METHODS[0]] * ratio[0] + [METHODS[1]] * ratio[1]
+    rng = None if seed is None else np.random.default_rng(seed)
+    methods: list[str] = []
+    while len(methods) < n_batches:
+        methods.extend(block if rng is None else [block[k] for k in rng.permutation(len(block))])
+    return methods[:n_batches]
+
+
+def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 4),
+                schedule_seed: int | None = None):
+    """All pairs of one training epoch, the way :class:`PairSequence` builds them.
+
+    Taught in 02_pair_sampling. The samples are shuffled and cut into batches (``x1``). A
+    Method1 batch finds partners INSIDE the batch (:func:`method1_indices` on the batch's
+    labels), as the paper describes; a Method2 batch takes its partners from a second,
+    independently shuffled read of the whole data set (:func:`method2_indices`), i.e. "the
+    next batch".
+
+    Returns:
+        ``(first, second, methods)``: index arrays of length n (``x1 = images[first]``,
+        ``x2 = images[second]``, batch ``b`` is positions ``b*batch_size`` to
+        ``(b+1)*batch_size``) and the method name of every batch.
+    """
+    labels = _check_labels(labels)
+    rng = _as_rng(rng)
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int (paper: 32); got {batch_size!r}.")
+    n_batches = math.ceil(labels.size / batch_size)
+    methods = schedule(n_batches, ratio, seed=schedule_seed)
+    first = rng.permutation(labels.size)
+    second_read = method2_indices(labels, rng)
+    second = np.empty_like(first)
+    for batch, method in enumerate(methods):
+        batch_slice = slice(batch * batch_size, (batch + 1) * batch_size)
+        index = first[batch_slice]
+        if method == "method1":
+            second[batch_slice] = index[method1_indices(labels[index], rng)]
+        else:
+            second[batch_slice] = second_read[index]
+    return first, second, methods
+
+
+def pair_statistics(labels, partner, positive_label: int = 1) -> dict:
+    """What kind of pairs ``(i, partner[i])`` are.
+
+    Taught in 02_pair_sampling. Returns a dict with ``n_pairs``, ``same_class_fraction`` (the
+    ``same`` target is 1), ``melanoma_involved_fraction`` (at least one of the two images is
+    melanoma, ``positive_label``), ``both_melanoma_fraction`` and ``self_pair_fraction`` (an
+    image paired with itself). Pass ``labels[first]`` and an index array, or labels and a
+    partner array from :func:`method1_indices` / :func:`method2_indices`.
+    """
+    labels = _check_labels(labels)
+    partner = np.asarray(partner)
+    if partner.shape != labels.shape or not np.issubdtype(partner.dtype, np.integer):
+        raise ValueError(f"partner must be a 1-D int array as long as labels ({labels.size}); "
+                         f"got dtype {partner.dtype}, shape {partner.shape}.")
+    if partner.min() < 0 or partner.max() >= labels.size:
+        raise ValueError(f"partner holds indices outside 0..{labels.size - 1}.")
+    first, second = labels, labels[partner]
+    first_positive, second_positive = first == positive_label, second == positive_label
+    return {
+        "n_pairs": int(labels.size),
+        "same_class_fraction": float(np.mean(first == second)),
+        "melanoma_involved_fraction": float(np.mean(first_positive | second_positive)),
+        "both_melanoma_fraction": float(np.mean(first_positive & second_positive)),
+        "self_pair_fraction": float(np.mean(partner == np.arange(labels.size))),
+    }
+
+
+def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, seed: int = 0,
+                      ratio: tuple[int, int] = (1, 4)) -> dict:
+    """Pair statistics averaged over ``n_draws`` epochs, for Method1, Method2 and the schedule.
+
+    Taught in 02_pair_sampling. The epochs are built exactly as :func:`epoch_pairs` /
+    :class:`PairSequence` build them: Method1 pairs inside each batch of ``batch_size``.
+    ``batch_size=None`` makes the whole label array one batch (then only the two methods are
+    reported: a one-batch epoch has no schedule). Returns ``{"method1": stats, "method2": stats,
+    "schedule 1:4": stats}``, each stats dict like :func:`pair_statistics` (means over draws).
+    """
+    labels = _check_labels(labels)
+    if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise ValueError(f"n_draws must be a positive int; got {n_draws!r}.")
+    rng = np.random.default_rng(seed)
+    variants = {"method1": (1, 0), "method2": (0, 1)}
+    if batch_size is not None:
+        variants[f"schedule {ratio[0]}:{ratio[1]}"] = tuple(ratio)
+    result = {}
+    for name, variant_ratio in variants.items():
+        draws = []
+        for _ in range(n_draws):
+            first, second, _ = epoch_pairs(labels, batch_size or labels.size, rng, variant_ratio)
+            # Re-express as (labels of x1, partner positions) for pair_statistics.
+            position = np.empty(labels.size, dtype=np.int64)
+            position[first] = np.arange(labels.size)
+            draws.append(pair_statistics(labels[first], position[second]))
+        result[name] = {key: (draws[0][key] if key == "n_pairs"
+                              else float(np.mean([draw[key] for draw in draws])))
+                        for key in draws[0]}
+    return result
+
+
+class PairSequence(keras.utils.PyDataset):
+    """Batches of image pairs for ``model.fit`` on the DC model. Taught in 02_pair_sampling.
+
+    Every batch is ``((x1, x2), (y1, y2, same))``:
+
+    - ``x1``, ``x2``: float32 (batch, height, width, channels), values 0-255 (the model's own
+      preprocessing layer rescales them);
+    - ``y1``, ``y2``: float32 one-hot (batch, 2) class targets of the two heads ``cls1`` and
+      ``cls2`` (column 1 = melanoma);
+    - ``same``: float32 one-hot (batch, 2) target of the ``same`` head: column 1 is "same
+      class" (``same[:, 1] = 1`` when the two labels agree), column 0 "different class".
+
+    With ``output_names=("cls1", "cls2", "same")`` the targets come as a dict keyed by those
+    names instead, for a model whose outputs are named.
+
+    Epochs follow :func:`epoch_pairs`: shuffled samples, Method1 in batches 0, 5, 10, ... and
+    Method2 in the others (``ratio``); ``on_epoch_end`` (called by ``fit``) moves to the next
+    epoch, which reshuffles and recomputes the partners (Keras 3.15's ``fit`` also calls it
+    once before the first epoch, so training starts at epoch 1). Everything is drawn from
+    ``np.random.default_rng([seed, epoch])``, so a given seed and epoch always give the same
+    batches, whatever order they are requested in.
+
+    Args:
+        images: array (n, height, width, channels), uint8 or float in 0-255.
+        labels: 1-D int array of n labels in ``0 .. n_classes-1``.
+        batch_size: pairs per batch (paper: 32); the last batch may be smaller.
+        seed: int (or a numpy Generator, from which an int seed is drawn once).
+        ratio: (Method1, Method2) batches per block, paper (1, 4).
+        augment: optional ``augment(image, rng) -> image`` applied to every x1 and x2 image
+            separately, e.g. ``lambda image, rng: augment.random_composition(image, rng=rng)``.
+        output_names: ``None`` (targets as a tuple) or the three output names.
+        n_classes: width of the one-hot class targets (2 in the course).
+        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for PyDataset.
+    """
+
+    def __init__(self, images, labels, batch_size: int = 32, seed=0,
+                 ratio: tuple[int, int] = (1, 4), augment: Callable | None = None,
+                 output_names: Sequence[str] | None = None, n_classes: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        images = np.asarray(images)
+        labels = _check_labels(labels)
+        if images.ndim != 4 or images.shape[0] != labels.size:
+            raise ValueError(f"images must be an array (n, height, width, channels) with one "
+                             f"image per label ({labels.size}); got shape {images.shape}.")
+        if labels.min() < 0 or labels.max() >= n_classes:
+            raise ValueError(f"labels must lie in 0..{n_classes - 1}; got values "
+                             f"{np.unique(labels).tolist()}.")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int (paper: 32); got {batch_size!r}.")
+        if output_names is not None and (isinstance(output_names, str) or len(output_names) != 3):
+            raise ValueError(f"output_names must name the 3 outputs, e.g. ('cls1', 'cls2', "
+                             f"'same'); got {output_names!r}.")
+        if augment is not None and not callable(augment):
+            raise ValueError("augment must be a function augment(image, rng) -> image, or None.")
+        schedule(0, ratio)  # validates ratio
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(2**31))
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int or a numpy Generator; got {seed!r}.")
+        self.images, self.labels = images, labels
+        self.batch_size, self.seed, self.ratio = int(batch_size), int(seed), tuple(ratio)
+        self.augment, self.n_classes = augment, n_classes
+        self.output_names = None if output_names is None else tuple(output_names)
+        self.epoch = 0
+        self._build_epoch()
+
+    def _build_epoch(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.first, self.second, self.methods = epoch_pairs(
+            self.labels, self.batch_size, rng, self.ratio)
+
+    def __len__(self) -> int:
+        return math.ceil(self.labels.size / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        """Next epoch: reshuffle and recompute the partners."""
+        self.epoch += 1
+        self._build_epoch()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Jump to ``epoch`` (e.g. to inspect or replay it)."""
+        self.epoch = int(epoch)
+        self._build_epoch()
+
+    def batch_indices(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Source indices ``(first, second)`` of the pairs in batch ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range 0..{len(self) - 1}.")
+        batch_slice = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.first[batch_slice], self.second[batch_slice]
+
+    def _images(self, index: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        if self.augment is None:
+            return self.images[index].astype(np.float32)
+        return np.stack([np.asarray(self.augment(self.images[i], rng)) for i in index]
+                        ).astype(np.float32)
+
+    def __getitem__(self, index: int):
+        first, second = self.batch_indices(index)
+        rng = None if self.augment is None else np.random.default_rng(
+            [self.seed, self.epoch, index])
+        x1, x2 = self._images(first, rng), self._images(second, rng)
+        eye = np.eye(self.n_classes, dtype=np.float32)
+        label1, label2 = self.labels[first], self.labels[second]
+        y1, y2 = eye[label1], eye[label2]
+        same = np.eye(2, dtype=np.float32)[(label1 == label2).astype(np.int64)]
+        targets = (y1, y2, same)
+        if self.output_names is not None:
+            targets = dict(zip(self.output_names, targets))
+        return (x1, x2), targets
