@@ -1,0 +1,206 @@
+"""Losses of the paper: cross-entropy (Eq. 3) and focal loss (Eq. 4, Lin et al. 2017).
+
+Taught in 05_focal_loss (paper section III.B.4, Eq. 3-5, Table VI).
+
+Focal loss (Lin et al., "Focal Loss for Dense Object Detection", 2017), with p the predicted
+melanoma probability:
+
+    FL = -alpha * (1 - p)^gamma * ln(p)          for y = 1 (melanoma)
+    FL = -(1 - alpha) * p^gamma * ln(1 - p)      for y = 0 (benign)
+
+alpha weights the classes, (1 - p_t)^gamma turns down the loss of easy examples; gamma = 0 gives
+alpha-weighted cross-entropy. The paper uses alpha = 0.25, gamma = 0.75 for classification.
+
+The paper's printed Eq. (4) has an extra factor (1 - p) in the y = 0 branch -- a typo:
+for y = 0, p = 0.7, alpha = 0.25, gamma = 0.75 the correct loss is 0.691, the printed one 0.207.
+:func:`paper_eq4_focal_loss` implements the printed form so the lesson can show the difference;
+train with :func:`focal_loss` / :func:`categorical_focal_loss`.
+
+Keras 3 has both losses built in: ``keras.losses.BinaryFocalCrossentropy(
+apply_class_balancing=True, alpha=alpha, gamma=gamma)`` (alpha is IGNORED without
+apply_class_balancing=True) and ``keras.losses.CategoricalFocalCrossentropy(alpha=[1 - alpha,
+alpha], gamma=gamma)``; the course's versions agree with them (tests/test_losses.py) and spell
+the formula out.
+
+(Segmentation losses, BCE + Dice of Eq. 6-11, belong to 06_unet_segmentation.)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import keras
+from keras import ops
+
+__all__ = [
+    "EPSILON", "BinaryFocalLoss", "CategoricalFocalLoss", "focal_loss", "categorical_focal_loss",
+    "paper_eq4_focal_loss", "focal_loss_numpy", "cross_entropy_numpy",
+]
+
+#: Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (Keras' epsilon).
+EPSILON = 1e-7
+
+
+def _check_alpha_gamma(alpha, gamma) -> tuple[float, float]:
+    try:
+        alpha, gamma = float(alpha), float(gamma)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha and gamma must be numbers; got alpha={alpha!r}, "
+                         f"gamma={gamma!r}.") from None
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha weights the melanoma class and must lie in [0, 1] (the paper: "
+                         f"0.25); got {alpha}.")
+    if gamma < 0.0:
+        raise ValueError(f"gamma must be >= 0 (0 = weighted cross-entropy; the paper: 0.75); "
+                         f"got {gamma}.")
+    return alpha, gamma
+
+
+def _match_rank(y_true, y_pred):
+    """Reshape labels (N,) <-> (N, 1) to the prediction's shape."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    if len(y_true.shape) != len(y_pred.shape):
+        y_true = ops.reshape(y_true, ops.shape(y_pred))
+    return y_true
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class BinaryFocalLoss(keras.losses.Loss):
+    """Focal loss on the melanoma probability; ``y_pred`` of shape ``(N,)`` or ``(N, 1)``.
+
+    Taught in 05_focal_loss. Made by :func:`focal_loss` and :func:`paper_eq4_focal_loss`.
+    ``paper_eq4=True`` multiplies the y = 0 branch by (1 - p), as the paper's misprinted Eq. (4).
+    """
+
+    def __init__(self, alpha=0.25, gamma=0.75, from_logits=False, paper_eq4=False,
+                 epsilon=EPSILON, name="focal_loss", reduction="sum_over_batch_size",
+                 dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.alpha, self.gamma = _check_alpha_gamma(alpha, gamma)
+        self.from_logits = bool(from_logits)
+        self.paper_eq4 = bool(paper_eq4)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = _match_rank(y_true, y_pred)
+        if self.from_logits:
+            p = ops.sigmoid(y_pred)
+            log_p, log_not_p = ops.log_sigmoid(y_pred), ops.log_sigmoid(-y_pred)
+        else:
+            p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
+            log_p, log_not_p = ops.log(p), ops.log(1.0 - p)
+        positive = -self.alpha * ops.power(1.0 - p, self.gamma) * log_p
+        negative = -(1.0 - self.alpha) * ops.power(p, self.gamma) * log_not_p
+        if self.paper_eq4:
+            negative = negative * (1.0 - p)
+        loss = y_true * positive + (1.0 - y_true) * negative
+        return ops.mean(loss, axis=-1) if len(loss.shape) > 1 else loss
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
+                "from_logits": self.from_logits, "paper_eq4": self.paper_eq4,
+                "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class CategoricalFocalLoss(keras.losses.Loss):
+    """Focal loss for a 2-way softmax ``(N, 2)`` (column 1 = melanoma), e.g. the DC heads.
+
+    Taught in 05_focal_loss. Made by :func:`categorical_focal_loss`. Labels: one-hot ``(N, 2)``
+    or integer class ids ``(N,)`` / ``(N, 1)``. With two classes and p = y_pred[:, 1] it equals
+    :class:`BinaryFocalLoss`: class 1 is weighted by alpha, class 0 by 1 - alpha.
+    """
+
+    def __init__(self, alpha=0.25, gamma=0.75, from_logits=False, epsilon=EPSILON,
+                 name="categorical_focal_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.alpha, self.gamma = _check_alpha_gamma(alpha, gamma)
+        self.from_logits = bool(from_logits)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        if y_pred.shape[-1] != 2:
+            raise ValueError(f"categorical_focal_loss expects 2-way predictions (N, 2); got shape "
+                             f"{tuple(y_pred.shape)}. For one melanoma probability per image use "
+                             "focal_loss().")
+        sparse = len(y_true.shape) == len(y_pred.shape) - 1 or (
+            len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1)
+        if sparse:
+            y_true = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), 2,
+                                 dtype=y_pred.dtype)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        if self.from_logits:
+            log_p = ops.log_softmax(y_pred, axis=-1)
+            p = ops.exp(log_p)
+        else:
+            p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
+            log_p = ops.log(p)
+        class_weights = ops.convert_to_tensor([1.0 - self.alpha, self.alpha], dtype=y_pred.dtype)
+        loss = -class_weights * y_true * ops.power(1.0 - p, self.gamma) * log_p
+        return ops.sum(loss, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "gamma": self.gamma,
+                "from_logits": self.from_logits, "epsilon": self.epsilon}
+
+
+def focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits: bool = False,
+               name: str = "focal_loss") -> BinaryFocalLoss:
+    """Lin et al.'s focal loss for a melanoma probability (sigmoid output), a Keras loss.
+
+    Taught in 05_focal_loss. ``y_true`` 0/1, ``y_pred`` the melanoma probability (or a logit
+    with ``from_logits=True``), shape ``(N,)`` or ``(N, 1)``. Defaults: the paper's
+    alpha = 0.25 (weight of melanoma; benign gets 1 - alpha) and gamma = 0.75.
+    """
+    return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
+
+
+def categorical_focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits: bool = False,
+                           name: str = "categorical_focal_loss") -> CategoricalFocalLoss:
+    """Lin et al.'s focal loss for the 2-way softmax heads (cls1 / cls2 of the DC models).
+
+    Taught in 05_focal_loss. Class 1 (melanoma) is weighted by ``alpha``, class 0 by
+    ``1 - alpha``; same numbers as ``keras.losses.CategoricalFocalCrossentropy(alpha=[1 - alpha,
+    alpha], gamma=gamma)``.
+    """
+    return CategoricalFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
+
+
+def paper_eq4_focal_loss(alpha: float = 0.25, gamma: float = 0.75,
+                         name: str = "paper_eq4_focal_loss") -> BinaryFocalLoss:
+    """The focal loss AS PRINTED in the paper's Eq. (4) -- with its typo. Do not train with it.
+
+    Taught in 05_focal_loss. The y = 0 branch carries an extra factor (1 - p):
+    ``-(1 - alpha) * p^gamma * (1 - p) * ln(1 - p)``, which shrinks the loss of confident
+    mistakes on benign images (y = 0, p = 0.7, alpha = 0.25, gamma = 0.75: 0.207 instead of
+    0.691). The y = 1 branch is Lin et al.'s.
+    """
+    return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=False, paper_eq4=True, name=name)
+
+
+def focal_loss_numpy(y, p, alpha: float = 0.25, gamma: float = 0.75, paper_eq4: bool = False,
+                     epsilon: float = EPSILON) -> np.ndarray:
+    """Focal loss per example in plain NumPy (the formula, for tables and hand checks).
+
+    Taught in 05_focal_loss. ``y`` 0/1 labels, ``p`` melanoma probabilities (broadcast
+    together). ``paper_eq4=True`` applies the paper's misprinted y = 0 branch.
+
+    >>> round(float(focal_loss_numpy(0, 0.7)), 3), round(float(focal_loss_numpy(0, 0.7, paper_eq4=True)), 3)
+    (0.691, 0.207)
+    """
+    alpha, gamma = _check_alpha_gamma(alpha, gamma)
+    y = np.asarray(y, dtype=np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), epsilon, 1.0 - epsilon)
+    positive = -alpha * (1.0 - p) ** gamma * np.log(p)
+    negative = -(1.0 - alpha) * p ** gamma * np.log(1.0 - p)
+    if paper_eq4:
+        negative = negative * (1.0 - p)
+    return y * positive + (1.0 - y) * negative
+
+
+def cross_entropy_numpy(y, p, epsilon: float = EPSILON) -> np.ndarray:
+    """Binary cross-entropy per example in plain NumPy: Eq. (3). Taught in 05_focal_loss."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), epsilon, 1.0 - epsilon)
+    return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))

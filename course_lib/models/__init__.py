@@ -1,0 +1,10 @@
+"""Model builders: the Table III backbones and the DC (discriminant) models.
+
+Taught in 03_lightweight_cnns (backbones) and 04_discriminant_network (DC models).
+"""
+from .backbones import (BACKBONES, FEATURE_DIMS, FEATURE_LAYER, LAST_CONV_LAYER, PAPER_PARAMS,
+                        SHUFFLENET_PAPER_PARAMS, WeightsUnavailableError, build_backbone,
+                        build_classifier, preprocessing_layer, shufflenet_difference)
+from .discriminant import (DC_LOSS_WEIGHTS, DC_PAPER_TRAINABLE_PARAMS, SquaredDifference,
+                           build_dc_model, compile_dc_model, dc_classifier, dc_losses,
+                           dc_predict, select_head)

@@ -1,0 +1,480 @@
+"""The lightweight CNN zoo of Table III: SqueezeNet, ShuffleNet, ResNet18, MobileNetV1, DenseNet-121.
+
+Taught in 03_lightweight_cnns (paper sections III.A and IV.A.1).
+
+Two entry points:
+
+* :func:`build_backbone` -- image -> feature vector (the model the DC networks of
+  04_discriminant_network share between their two inputs);
+* :func:`build_classifier` -- the same backbone plus ``Dense(num_classes, softmax)``: the single
+  models of Table III.
+
+Every model takes float32 RGB images with values in ``[0, 255]`` and carries its own
+preprocessing as a ``Rescaling`` layer (per-channel scale and offset, no weights), so the
+parameter counts stay those of the paper:
+
+========================  ==========  ===============================================
+backbone                  Table III   this module (total parameters, 224x224x3, 2 classes)
+========================  ==========  ===============================================
+``squeezenet`` (1.1)      1,237,498   1,237,498 (exact)
+``shufflenet`` (V2 1.5x)  3,616,946   3,529,066 (-87,880, -2.4 %; variant not given by the paper)
+``resnet18``              11,187,915  11,187,915 (exact)
+``mobilenet`` (V1, 1.0)   3,230,914   3,230,914 (exact)
+``densenet121``           7,039,554   7,039,554 (exact)
+========================  ==========  ===============================================
+
+MobileNet and DenseNet-121 come from ``keras.applications`` (ImageNet weights available);
+SqueezeNet, ShuffleNet and ResNet18 have no Keras application, so they are built here, small and
+readable, and start from random weights.
+"""
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+__all__ = [
+    "BACKBONES", "KERAS_APPLICATIONS", "COURSE_BUILT", "LAST_CONV_LAYER", "FEATURE_LAYER",
+    "FEATURE_DIMS", "PREPROCESSING", "PAPER_PARAMS", "SHUFFLENET_PAPER_PARAMS",
+    "SHUFFLENET_PARAMS", "IMAGENET_WEIGHT_FILES", "MIN_INPUT_SIZE", "WeightsUnavailableError",
+    "build_backbone", "build_classifier", "preprocessing_layer", "shufflenet_difference",
+    "ChannelSplit", "ChannelShuffle",
+]
+
+#: Backbones with ImageNet weights in ``keras.applications``.
+KERAS_APPLICATIONS = ("mobilenet", "densenet121")
+#: Backbones Keras does not ship: built in this module, random initialisation only.
+COURSE_BUILT = ("squeezenet", "shufflenet", "resnet18")
+#: Every backbone name accepted by :func:`build_backbone` / :func:`build_classifier`.
+BACKBONES = ("squeezenet", "shufflenet", "resnet18", "mobilenet", "densenet121")
+
+#: Total parameters of each Table III model as the paper prints them (2 classes, 224x224x3).
+PAPER_PARAMS = {
+    "squeezenet": 1_237_498,
+    "shufflenet": 3_616_946,
+    "resnet18": 11_187_915,
+    "mobilenet": 3_230_914,
+    "densenet121": 7_039_554,
+}
+#: Table III's ShuffleNet count. The paper does not say which ShuffleNet it used.
+SHUFFLENET_PAPER_PARAMS = PAPER_PARAMS["shufflenet"]
+#: Total parameters of this module's ShuffleNet classifier (V2 1.5x + 1000-unit Dense + Dense(2)).
+SHUFFLENET_PARAMS = 3_529_066
+
+#: Name of the last convolutional activation (4-D feature maps) in each backbone: the layer
+#: CAM / Grad-CAM read (08_visualisation). 7x7 at 224 px (SqueezeNet 1.1: 13x13).
+LAST_CONV_LAYER = {
+    "squeezenet": "relu_conv10",
+    "shufflenet": "conv5_relu",
+    "resnet18": "relu1",
+    "mobilenet": "conv_pw_13_relu",
+    "densenet121": "relu",
+}
+#: Name of the global-average-pooling layer in every backbone (its output is the feature vector,
+#: except in SqueezeNet / ShuffleNet where the ImageNet-style 1000-unit output follows; see
+#: :data:`FEATURE_DIMS`).
+FEATURE_LAYER = "avg_pool"
+#: Length of the feature vector a backbone outputs (what the classifier's Dense layer sees).
+FEATURE_DIMS = {
+    "squeezenet": 1000,   # GAP of conv10 (SqueezeNet's 1000-class convolution)
+    "shufflenet": 1000,   # GAP of conv5 (1024) -> Dense(1000) "fc1000"
+    "resnet18": 512,
+    "mobilenet": 1024,
+    "densenet121": 1024,
+}
+
+# The ImageNet normalisations of torchvision / keras.applications ("torch" mode).
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+#: How each backbone maps [0, 255] RGB to its input range (a weightless Rescaling layer).
+PREPROCESSING = {
+    "mobilenet": "x / 127.5 - 1 (keras.applications.mobilenet.preprocess_input, 'tf' mode)",
+    "densenet121": ("(x / 255 - mean) / std per channel, mean (0.485, 0.456, 0.406), std "
+                    "(0.229, 0.224, 0.225) (keras.applications.densenet.preprocess_input, "
+                    "'torch' mode)"),
+    "squeezenet": "x / 127.5 - 1 (random initialisation: any fixed centring works)",
+    "shufflenet": "x / 127.5 - 1 (random initialisation: any fixed centring works)",
+    "resnet18": "x / 127.5 - 1, then the network's own input BatchNormalization 'bn_data'",
+}
+
+#: File names Keras caches under ~/.keras/models/ for the no-top ImageNet weights.
+#: MobileNet's name carries the input size (128, 160, 192 or 224; other sizes load 224).
+IMAGENET_WEIGHT_FILES = {
+    "mobilenet": "mobilenet_1_0_{size}_tf_no_top.h5",
+    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+
+#: Smallest image side every backbone accepts (keras.applications' own limit is 32 px).
+MIN_INPUT_SIZE = 32
+
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights could not be downloaded; the message says how to proceed offline."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _check_backbone(backbone: str) -> str:
+    if not isinstance(backbone, str) or backbone.strip().lower() not in BACKBONES:
+        raise ValueError(f"Unknown backbone {backbone!r}. Valid backbones: "
+                         f"{', '.join(BACKBONES)}.")
+    return backbone.strip().lower()
+
+
+def _check_input_shape(input_shape) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < MIN_INPUT_SIZE:
+        raise ValueError(f"input_shape must be (height, width, 3) with height and width >= "
+                         f"{MIN_INPUT_SIZE}, e.g. (224, 224, 3); got {input_shape!r}.")
+    return shape
+
+
+def _check_weights(backbone: str, weights):
+    """Normalise ``weights`` to None, "imagenet" or an existing Path."""
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.strip().lower() == "imagenet":
+        if backbone in COURSE_BUILT:
+            raise ValueError(
+                f"There are no ImageNet weights for {backbone!r}: Keras ships none and the course "
+                f"builds it from scratch. Use weights=None (random initialisation) or a path to "
+                f"weights you saved from build_backbone({backbone!r}, ...).save_weights(...). "
+                f"ImageNet weights exist for: {', '.join(KERAS_APPLICATIONS)}.")
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Weights file {str(path)!r} does not exist. Pass weights=None, "
+                f"weights='imagenet' ({', '.join(KERAS_APPLICATIONS)} only) or the path of an "
+                f"existing .h5 / .weights.h5 file for the no-top {backbone!r} backbone.")
+        return path
+    raise ValueError(f"weights must be None, 'imagenet' or a file path; got {weights!r}.")
+
+
+def _keras_cache_dir() -> Path:
+    home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    return Path(home).expanduser() / "models"
+
+
+def _imagenet_file_name(backbone: str, input_shape) -> str:
+    name = IMAGENET_WEIGHT_FILES[backbone]
+    if backbone == "mobilenet":
+        rows, cols = input_shape[:2]
+        size = rows if rows == cols and rows in (128, 160, 192, 224) else 224
+        name = name.format(size=size)
+    return name
+
+
+def _is_download_failure(error: BaseException) -> bool:
+    text = str(error)
+    return (isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+            or text.startswith("URL fetch failure")
+            or "Incomplete or corrupted file detected" in text)
+
+
+def _weights_unavailable(backbone: str, input_shape, error: BaseException):
+    file_name = _imagenet_file_name(backbone, input_shape)
+    cache = _keras_cache_dir()
+    reason = str(error).strip() or type(error).__name__
+    return WeightsUnavailableError(
+        f"Could not download the ImageNet weights for {backbone!r} (Keras said: {reason}). "
+        f"This machine is probably offline. To go on, either\n"
+        f"  1. copy the file {file_name} into {cache}/ (Keras looks there before downloading; "
+        f"download it on a machine with internet, e.g. Colab), or\n"
+        f"  2. pass weights='/path/to/{file_name}', or\n"
+        f"  3. use weights=None (random initialisation, as the smoke profile does).")
+
+
+def _load_weights_file(model: keras.Model, path: Path, backbone: str) -> None:
+    if backbone in IMAGENET_WEIGHT_FILES:
+        expected = f"the Keras ImageNet file (e.g. {_imagenet_file_name(backbone, (224, 224))}) or "
+    else:
+        expected = ""
+    try:
+        model.load_weights(str(path))
+    except Exception as error:  # noqa: BLE001 -- re-raised with what to do
+        raise ValueError(
+            f"Could not load {str(path)!r} into the {backbone!r} backbone ({error}). The file must "
+            f"hold the weights of the no-top backbone: {expected}a file written by "
+            f"build_backbone({backbone!r}, same input_shape).save_weights('name.weights.h5')."
+        ) from error
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+def preprocessing_layer(backbone: str, name: str = "preprocess") -> layers.Layer:
+    """The weightless layer mapping [0, 255] RGB to ``backbone``'s input range.
+
+    Taught in 03_lightweight_cnns. A ``Rescaling`` layer computes ``x * scale + offset`` with
+    per-channel ``scale``/``offset`` constants, so it adds no parameters (a ``Normalization``
+    layer would add its mean and variance to the count). See :data:`PREPROCESSING`.
+    """
+    backbone = _check_backbone(backbone)
+    if backbone == "densenet121":
+        scale = [1.0 / (255.0 * s) for s in _TORCH_STD]
+        offset = [-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)]
+        return layers.Rescaling(scale=scale, offset=offset, name=name)
+    return layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name=name)
+
+
+# --------------------------------------------------------------------------- SqueezeNet 1.1
+
+def _fire(x, squeeze: int, expand: int, name: str):
+    """SqueezeNet's fire module: 1x1 squeeze, then 1x1 and 3x3 expand, concatenated."""
+    s = layers.Conv2D(squeeze, 1, name=f"{name}_squeeze1x1")(x)
+    s = layers.ReLU(name=f"{name}_relu_squeeze1x1")(s)
+    e1 = layers.Conv2D(expand, 1, name=f"{name}_expand1x1")(s)
+    e1 = layers.ReLU(name=f"{name}_relu_expand1x1")(e1)
+    e3 = layers.Conv2D(expand, 3, padding="same", name=f"{name}_expand3x3")(s)
+    e3 = layers.ReLU(name=f"{name}_relu_expand3x3")(e3)
+    return layers.Concatenate(name=f"{name}_concat")([e1, e3])
+
+
+def _squeezenet(x):
+    """SqueezeNet 1.1 (Iandola et al. 2016; torchvision's layout) with its 1000-class conv head.
+
+    features: 722,496 parameters; conv10 (512 -> 1000, 1x1): 513,000; GAP -> 1000 features.
+    """
+    x = layers.Conv2D(64, 3, strides=2, name="conv1")(x)
+    x = layers.ReLU(name="relu_conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = _fire(x, 16, 64, "fire2")
+    x = _fire(x, 16, 64, "fire3")
+    x = layers.MaxPooling2D(3, strides=2, name="pool3")(x)
+    x = _fire(x, 32, 128, "fire4")
+    x = _fire(x, 32, 128, "fire5")
+    x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    x = _fire(x, 48, 192, "fire6")
+    x = _fire(x, 48, 192, "fire7")
+    x = _fire(x, 64, 256, "fire8")
+    x = _fire(x, 64, 256, "fire9")
+    x = layers.Dropout(0.5, name="drop9")(x)
+    x = layers.Conv2D(1000, 1, name="conv10")(x)
+    x = layers.ReLU(name="relu_conv10")(x)
+    return layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+
+
+# --------------------------------------------------------------------------- ShuffleNet V2
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class ChannelSplit(layers.Layer):
+    """Split the channels into two equal halves (ShuffleNet V2's stride-1 unit). No weights."""
+
+    def call(self, inputs):
+        half = inputs.shape[-1] // 2
+        return [inputs[..., :half], inputs[..., half:]]
+
+    def compute_output_shape(self, input_shape):
+        half = input_shape[-1] // 2
+        return [(*input_shape[:-1], half), (*input_shape[:-1], input_shape[-1] - half)]
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class ChannelShuffle(layers.Layer):
+    """Interleave the channels of ``groups`` groups: reshape (C) -> (groups, C/groups),
+    transpose, flatten back. No weights. Taught in 03_lightweight_cnns."""
+
+    def __init__(self, groups: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+
+    def call(self, inputs):
+        height, width, channels = inputs.shape[1:]
+        x = ops.reshape(inputs, (-1, height, width, self.groups, channels // self.groups))
+        x = ops.transpose(x, (0, 1, 2, 4, 3))
+        return ops.reshape(x, (-1, height, width, channels))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+
+def _conv_bn(x, filters: int, kernel: int, strides: int, name: str, relu: bool = True):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
+                      name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _dw_bn(x, strides: int, name: str):
+    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False,
+                               name=f"{name}_dwconv")(x)
+    return layers.BatchNormalization(name=f"{name}_dwbn")(x)
+
+
+def _shuffle_unit(x, out_channels: int, strides: int, name: str):
+    """ShuffleNet V2 unit (Ma et al. 2018, Fig. 3c/d; torchvision's InvertedResidual)."""
+    branch = out_channels // 2
+    if strides == 1:
+        shortcut, x2 = ChannelSplit(name=f"{name}_split")(x)
+    else:  # both branches see the whole input; the left one is downsampled too
+        shortcut = _dw_bn(x, 2, f"{name}_left")
+        shortcut = _conv_bn(shortcut, branch, 1, 1, f"{name}_left_pw")
+        x2 = x
+    y = _conv_bn(x2, branch, 1, 1, f"{name}_pw1")
+    y = _dw_bn(y, strides, name)
+    y = _conv_bn(y, branch, 1, 1, f"{name}_pw2")
+    y = layers.Concatenate(name=f"{name}_concat")([shortcut, y])
+    return ChannelShuffle(2, name=f"{name}_shuffle")(y)
+
+
+def _shufflenet(x, stage_channels=(176, 352, 704), repeats=(4, 8, 4), last_channels=1024):
+    """ShuffleNet V2 1.5x (stage widths 176/352/704, conv5 1024) + an ImageNet-style 1000-unit
+    Dense, as the paper's SqueezeNet count shows it kept the 1000-class output."""
+    x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="conv1_conv")(x)
+    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = layers.ReLU(name="conv1_relu")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    for stage, (channels, repeat) in enumerate(zip(stage_channels, repeats), start=2):
+        for unit in range(1, repeat + 1):
+            x = _shuffle_unit(x, channels, 2 if unit == 1 else 1, f"stage{stage}_unit{unit}")
+    x = _conv_bn(x, last_channels, 1, 1, "conv5")
+    x = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+    return layers.Dense(1000, name="fc1000")(x)
+
+
+def shufflenet_difference() -> dict:
+    """How far this course's ShuffleNet is from Table III's count. Taught in 03_lightweight_cnns.
+
+    The paper cites ShuffleNet [55] without the variant. Keras totals (BatchNorm moving statistics
+    included, as in the paper's other counts) of the standard variants at 224x224x3:
+
+    - V1 g=3 1.0x / 1.5x / 2.0x + Dense(2): 879,296 / 1,927,631 / 3,381,758 (2.0x: -235,188)
+    - V1 g=3 with its 1000-unit output + Dense(2): 1,840,376 / 3,367,751 / 5,300,918
+    - V1 g=8 1.0x / 2.0x + Dense(2): 888,332 / 3,337,190
+    - V2 1.0x / 1.5x / 2.0x + Dense(2): 1,271,834 / 2,504,114 / 5,382,810
+    - V2 with its 1000-unit output + Dense(2): 2,296,786 / **3,529,066** / 7,429,714
+
+    The closest, V2 1.5x keeping its 1000-unit ImageNet output plus Dense(2) (the convention
+    that reproduces SqueezeNet's count exactly), is built here: 87,880 parameters (2.4 %) short.
+    (V1 counts by formula, after the Keras ShuffleNet of scheckmedia/keras-shufflenet; the V2
+    formula is checked against the built model in tests/test_backbones.py.)
+    Returns ``{"variant", "paper", "course", "difference", "relative"}`` with
+    difference = course - paper = -87,880 and relative = difference / paper.
+    """
+    difference = SHUFFLENET_PARAMS - SHUFFLENET_PAPER_PARAMS
+    return {"variant": "ShuffleNet V2 1.5x + Dense(1000) + Dense(2)",
+            "paper": SHUFFLENET_PAPER_PARAMS, "course": SHUFFLENET_PARAMS,
+            "difference": difference, "relative": difference / SHUFFLENET_PAPER_PARAMS}
+
+
+# --------------------------------------------------------------------------- ResNet18
+
+def _resnet_block(x, filters: int, strides: int, stage: int, unit: int, shortcut_conv: bool):
+    """Pre-activation residual block of the ``classification_models`` ResNet18:
+    BN -> ReLU -> [1x1 shortcut conv] -> 3x3 conv -> BN -> ReLU -> 3x3 conv, + shortcut."""
+    name = f"stage{stage}_unit{unit}"
+    bn = dict(momentum=0.99, epsilon=2e-5)
+    conv = dict(use_bias=False, kernel_initializer="he_uniform")
+    y = layers.BatchNormalization(name=f"{name}_bn1", **bn)(x)
+    y = layers.ReLU(name=f"{name}_relu1")(y)
+    shortcut = (layers.Conv2D(filters, 1, strides=strides, name=f"{name}_sc", **conv)(y)
+                if shortcut_conv else x)
+    y = layers.ZeroPadding2D(1, name=f"{name}_pad1")(y)
+    y = layers.Conv2D(filters, 3, strides=strides, name=f"{name}_conv1", **conv)(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2", **bn)(y)
+    y = layers.ReLU(name=f"{name}_relu2")(y)
+    y = layers.ZeroPadding2D(1, name=f"{name}_pad2")(y)
+    y = layers.Conv2D(filters, 3, name=f"{name}_conv2", **conv)(y)
+    return layers.Add(name=f"{name}_add")([y, shortcut])
+
+
+def _resnet18(x):
+    """ResNet18 as in the Keras ``classification_models`` package (layer names too).
+
+    Input BatchNormalization without scale, 7x7/2 conv (no bias), BN, ReLU, 3x3/2 max-pool,
+    four stages of two pre-activation blocks (64, 128, 256, 512 filters; a 1x1 shortcut
+    convolution on the first block of EVERY stage, the first included), final BN + ReLU.
+    No top: 11,186,889 parameters.
+    """
+    bn = dict(momentum=0.99, epsilon=2e-5)
+    x = layers.BatchNormalization(scale=False, name="bn_data", **bn)(x)
+    x = layers.ZeroPadding2D(3, name="pad0")(x)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=False, kernel_initializer="he_uniform",
+                      name="conv0")(x)
+    x = layers.BatchNormalization(name="bn0", **bn)(x)
+    x = layers.ReLU(name="relu0")(x)
+    x = layers.ZeroPadding2D(1, name="pad_pool0")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pooling0")(x)
+    for stage, filters in enumerate((64, 128, 256, 512), start=1):
+        for unit in (1, 2):
+            strides = 2 if (unit == 1 and stage > 1) else 1
+            x = _resnet_block(x, filters, strides, stage, unit, shortcut_conv=(unit == 1))
+    x = layers.BatchNormalization(name="bn1", **bn)(x)
+    x = layers.ReLU(name="relu1")(x)
+    return layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+
+
+# --------------------------------------------------------------------------- public builders
+
+def build_backbone(backbone: str, input_shape=(224, 224, 3), weights=None,
+                   name: str | None = None) -> keras.Model:
+    """Image in [0, 255] -> feature vector: the backbone of a Table III model (no classifier).
+
+    Taught in 03_lightweight_cnns; shared by both inputs of the DC models (04_discriminant_network).
+
+    Args:
+        backbone: one of :data:`BACKBONES`.
+        input_shape: ``(height, width, 3)``, sides >= 32 (the paper: 224x224x3).
+        weights: ``None`` (random), ``"imagenet"`` (mobilenet / densenet121 only; downloads
+            through Keras, or reads its cache ~/.keras/models/), or the path of a weights file
+            for this no-top backbone: the Keras ImageNet ``.h5`` file or a ``.weights.h5`` file
+            saved from ``build_backbone(...)`` with the same backbone and input shape.
+        name: model name (default ``"<backbone>_backbone"``).
+
+    The model is flat: the layers of :data:`LAST_CONV_LAYER` and :data:`FEATURE_LAYER` can be read
+    with ``model.get_layer(...)``. Raises :class:`WeightsUnavailableError` when ImageNet weights
+    cannot be downloaded (offline), ``ValueError`` / ``FileNotFoundError`` for bad arguments.
+    """
+    backbone = _check_backbone(backbone)
+    input_shape = _check_input_shape(input_shape)
+    weights = _check_weights(backbone, weights)
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = preprocessing_layer(backbone)(inputs)
+    if backbone in KERAS_APPLICATIONS:
+        application = {"mobilenet": keras.applications.MobileNet,
+                       "densenet121": keras.applications.DenseNet121}[backbone]
+        try:
+            base = application(include_top=False, weights=weights if weights == "imagenet" else None,
+                               input_tensor=x, input_shape=input_shape, pooling=None)
+        except Exception as error:  # noqa: BLE001 -- only download failures are translated
+            if weights == "imagenet" and _is_download_failure(error):
+                raise _weights_unavailable(backbone, input_shape, error) from None
+            raise
+        features = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(base.output)
+    else:
+        features = {"squeezenet": _squeezenet, "shufflenet": _shufflenet,
+                    "resnet18": _resnet18}[backbone](x)
+    model = keras.Model(inputs, features, name=name or f"{backbone}_backbone")
+    if isinstance(weights, Path):
+        _load_weights_file(model, weights, backbone)
+    return model
+
+
+def build_classifier(backbone: str, input_shape=(224, 224, 3), weights=None,
+                     num_classes: int = 2, name: str | None = None) -> keras.Model:
+    """A Table III single model: :func:`build_backbone` + ``Dense(num_classes, softmax)``.
+
+    Taught in 03_lightweight_cnns. Input: float32 RGB in [0, 255]; output: class probabilities
+    (column 1 = melanoma for the course's two classes). At 224x224x3 with two classes the total
+    parameter counts are those of Table III (exact except ShuffleNet, see
+    :func:`shufflenet_difference`). ``weights`` applies to the backbone (see
+    :func:`build_backbone`); the Dense layer always starts random. The model is flat, so
+    ``model.get_layer(LAST_CONV_LAYER[backbone])`` works for CAM.
+    """
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2 (the paper: 2, benign / "
+                         f"melanoma); got {num_classes!r}.")
+    base = build_backbone(backbone, input_shape=input_shape, weights=weights)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(base.output)
+    return keras.Model(base.input, outputs, name=name or f"{base.name.removesuffix('_backbone')}")

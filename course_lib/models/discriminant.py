@@ -1,0 +1,262 @@
+"""DC models: a lightweight CNN plus the discriminant branch of Eq. (2).
+
+Taught in 04_discriminant_network (paper sections III.B.3-4 and IV.A.2, Fig. 2, Table V).
+
+One backbone is SHARED by the two inputs (one set of weights, applied twice):
+
+::
+
+    x1 -> backbone -> f1 -> Dense(2, softmax) "cls1"
+    x2 -> backbone -> f2 -> Dense(2, softmax) "cls2"
+    (f1 - f2)^2 "discriminant" -> Dense(512, relu) "same_fc" -> Dense(2, softmax) "same"
+
+"same" says whether x1 and x2 belong to the same class (column 1 = same). Trained with
+L_total = A*L(cls1) + B*L(cls2) + C*L(same), A = B = 1, C = 0.5 (Eq. 5).
+
+Parameter counts at 224x224x3 (facts.md): the paper's Table V prints the TRAINABLE count of the
+DC models -- 3,736,902 (DC-MobileNetV1) and 7,483,782 (DC-DenseNet121); totals with BatchNorm
+moving statistics are 3,758,790 and 7,567,430.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+import keras
+from keras import layers, ops
+
+from .backbones import build_backbone
+
+__all__ = [
+    "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
+    "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
+    "select_head", "selected_head",
+]
+
+#: Eq. (5): weights of the two classification losses (A, B) and the discriminant loss (C).
+DC_LOSS_WEIGHTS = {"cls1": 1.0, "cls2": 1.0, "same": 0.5}
+#: Table V's parameter counts of the DC models (trainable parameters, 224x224x3).
+DC_PAPER_TRAINABLE_PARAMS = {"mobilenet": 3_736_902, "densenet121": 7_483_782}
+#: The two classification heads of a DC model.
+HEADS = ("cls1", "cls2")
+
+# model -> head chosen by select_head(); model -> {head: single-input classifier}
+_SELECTED_HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CLASSIFIERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class SquaredDifference(layers.Layer):
+    """Eq. (2): D(Y1, Y2) = (Y1 - Y2)^2, element by element. No weights.
+
+    Taught in 04_discriminant_network. The output has the size of each input (1024 for
+    MobileNetV1 and DenseNet-121), so the paper calls the layer "non-parametric".
+    """
+
+    def call(self, inputs):
+        first, second = inputs
+        return ops.square(ops.subtract(first, second))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weights=None,
+                   name: str | None = None) -> keras.Model:
+    """The DC model of Fig. 2: inputs ``[x1, x2]``, outputs ``{"cls1", "cls2", "same"}``.
+
+    Taught in 04_discriminant_network. ``backbone`` is any name of
+    :data:`course_lib.models.backbones.BACKBONES` (the paper: "mobilenet" -> DC-MobileNetV1,
+    "densenet121" -> DC-DenseNet121); ``weights`` initialises the shared backbone (None,
+    "imagenet" or a file, see :func:`~course_lib.models.backbones.build_backbone`).
+
+    Inputs are float32 RGB in [0, 255], named "x1" and "x2". Outputs are a dict of three
+    ``(N, 2)`` softmax tensors: ``cls1`` / ``cls2`` classify x1 / x2 (column 1 = melanoma),
+    ``same`` says whether they share a class (column 1 = same class). The shared backbone is the
+    nested layer ``model.get_layer("backbone")``.
+    """
+    feature_model = build_backbone(backbone, input_shape=input_shape, weights=weights,
+                                   name="backbone")
+    x1 = keras.Input(shape=feature_model.input.shape[1:], name="x1")
+    x2 = keras.Input(shape=feature_model.input.shape[1:], name="x2")
+    f1 = feature_model(x1)
+    f2 = feature_model(x2)  # the same layer object: one set of weights
+    cls1 = layers.Dense(2, activation="softmax", name="cls1")(f1)
+    cls2 = layers.Dense(2, activation="softmax", name="cls2")(f2)
+    distance = SquaredDifference(name="discriminant")([f1, f2])
+    hidden = layers.Dense(512, activation="relu", name="same_fc")(distance)
+    same = layers.Dense(2, activation="softmax", name="same")(hidden)
+    return keras.Model([x1, x2], {"cls1": cls1, "cls2": cls2, "same": same},
+                       name=name or f"dc_{backbone.strip().lower()}")
+
+
+def dc_losses(classification_loss="categorical_crossentropy") -> dict:
+    """The loss of each output: ``classification_loss`` for cls1 and cls2, cross-entropy for
+    "same" (the paper keeps cross-entropy on the discriminant branch even with focal loss).
+
+    Taught in 04_discriminant_network / 05_focal_loss. ``classification_loss`` is anything
+    ``model.compile`` accepts, or ``"focal"`` for
+    :func:`course_lib.losses.categorical_focal_loss` with the paper's alpha = 0.25, gamma = 0.75.
+    """
+    if isinstance(classification_loss, str) and classification_loss.strip().lower() == "focal":
+        from ..losses import categorical_focal_loss
+
+        classification_loss = categorical_focal_loss(alpha=0.25, gamma=0.75)
+    if classification_loss is None:
+        raise ValueError("classification_loss is None: pass 'categorical_crossentropy', 'focal' "
+                         "or a keras loss.")
+    return {"cls1": classification_loss, "cls2": classification_loss,
+            "same": "categorical_crossentropy"}
+
+
+def compile_dc_model(model: keras.Model, optimizer=None, loss="categorical_crossentropy",
+                     loss_weights: dict | None = None, metrics=("accuracy",),
+                     **compile_kwargs) -> keras.Model:
+    """Compile a DC model with the joint loss of Eq. (5). Taught in 04_discriminant_network.
+
+    Args:
+        optimizer: default ``Adam(learning_rate=1e-4)`` (the paper's).
+        loss: the classification loss of both heads (see :func:`dc_losses`), or a full dict
+            ``{"cls1": ..., "cls2": ..., "same": ...}``.
+        loss_weights: default :data:`DC_LOSS_WEIGHTS` (A = B = 1, C = 0.5).
+        metrics: metrics given to each of the three outputs (None for none).
+        compile_kwargs: passed on to ``model.compile`` (e.g. ``run_eagerly=True``).
+
+    Returns the model (compiled in place).
+    """
+    output_names = ("cls1", "cls2", "same")
+    if not isinstance(model, keras.Model) or not all(
+            _has_layer(model, name) for name in output_names):
+        raise ValueError("compile_dc_model expects a model from build_dc_model (outputs "
+                         "'cls1', 'cls2', 'same').")
+    losses = dict(loss) if isinstance(loss, dict) else dc_losses(loss)
+    loss_weights = dict(DC_LOSS_WEIGHTS if loss_weights is None else loss_weights)
+    for label, mapping in (("loss", losses), ("loss_weights", loss_weights)):
+        if set(mapping) != set(output_names):
+            raise ValueError(f"{label} must have exactly the keys {list(output_names)}; got "
+                             f"{sorted(mapping)}.")
+    if optimizer is None:
+        optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+    if metrics is not None:
+        metrics = list([metrics] if isinstance(metrics, str) else metrics)
+        metrics = {name: list(metrics) for name in output_names}
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=loss_weights, metrics=metrics,
+                  **compile_kwargs)
+    return model
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    try:
+        model.get_layer(name)
+    except ValueError:
+        return False
+    return True
+
+
+def selected_head(model: keras.Model) -> str | None:
+    """The head :func:`select_head` chose for ``model`` (None before it ran)."""
+    return _SELECTED_HEADS.get(model)
+
+
+def _resolve_head(model: keras.Model, head: str) -> str:
+    valid = ("best", "cls1", "cls2", "mean")
+    if head not in valid:
+        raise ValueError(f"head must be one of {valid}; got {head!r}.")
+    if head == "best":
+        chosen = _SELECTED_HEADS.get(model)
+        if chosen is None:
+            raise ValueError("head='best' needs select_head(model, val_images, val_labels) to "
+                             "have picked a head on validation data first; or pass head='cls1', "
+                             "'cls2' or 'mean'.")
+        return chosen
+    return head
+
+
+def dc_classifier(model: keras.Model, head: str = "best") -> keras.Model:
+    """A single-input classifier sharing the DC model's weights: image -> (N, 2) softmax.
+
+    Taught in 04_discriminant_network. At test time the paper classifies each image with one of
+    the two heads. Each head only depends on its own input through the shared backbone, so
+    feeding an image as both x1 and x2 gives exactly these outputs; this model computes the
+    backbone once instead of twice. ``head``: "cls1", "cls2", "mean" (average of both) or
+    "best" (the one :func:`select_head` chose).
+    """
+    head = _resolve_head(model, head)
+    cache = _CLASSIFIERS.setdefault(model, {})
+    if head not in cache:
+        backbone = model.get_layer("backbone")
+        image = keras.Input(shape=model.inputs[0].shape[1:], name="image")
+        features = backbone(image)
+        if head == "mean":
+            probabilities = layers.Average(name="mean_head")(
+                [model.get_layer("cls1")(features), model.get_layer("cls2")(features)])
+        else:
+            probabilities = model.get_layer(head)(features)
+        cache[head] = keras.Model(image, probabilities, name=f"{model.name}_{head}")
+    return cache[head]
+
+
+def dc_predict(model: keras.Model, images, head: str = "best", batch_size: int = 32,
+               verbose: int = 0) -> np.ndarray:
+    """Melanoma probabilities, shape ``(N,)``, of a DC model for single images.
+
+    Taught in 04_discriminant_network. ``images``: array ``(N, H, W, 3)`` (or one image
+    ``(H, W, 3)``) in [0, 255], or a ``tf.data.Dataset`` of image batches (``(image, label)``
+    batches work too). Uses :func:`dc_classifier` -- the same numbers as feeding each image as
+    both x1 and x2 and reading ``head``.
+    """
+    classifier = dc_classifier(model, head)
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        images = images[None]
+    probabilities = classifier.predict(images, batch_size=batch_size, verbose=verbose)
+    return np.asarray(probabilities)[:, 1]
+
+
+def _labels_1d(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 2:
+        labels = labels.argmax(axis=1)
+    return labels.reshape(-1).astype(int)
+
+
+def _score(metric, labels: np.ndarray, probabilities: np.ndarray) -> float:
+    if callable(metric):
+        return float(metric(labels, probabilities))
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if metric in ("auc", "ap") and len(np.unique(labels)) < 2:
+        raise ValueError(f"metric={metric!r} needs both classes among val_labels (got only "
+                         f"{np.unique(labels).tolist()}); use more validation images or "
+                         "metric='accuracy'.")
+    if metric == "auc":
+        return float(roc_auc_score(labels, probabilities))
+    if metric == "ap":
+        return float(average_precision_score(labels, probabilities))
+    return float(np.mean((probabilities > 0.5).astype(int) == labels))
+
+
+def select_head(model: keras.Model, val_images, val_labels, metric="ap",
+                batch_size: int = 32) -> tuple[str, dict]:
+    """Pick the better of the two classification heads on validation data, as the paper does
+    ("we extracted the model with the better model performance from the two trained
+    classification networks", III.B.4). Taught in 04_discriminant_network.
+
+    ``metric``: "ap" (ISIC 2016's ranking metric, default), "auc", "accuracy" (threshold 0.5),
+    or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
+    ``val_labels``: 0/1 per image or one-hot ``(N, 2)``. Ties go to cls1. Returns
+    ``(head, {"cls1": score, "cls2": score})`` and remembers the head for ``head="best"``.
+    """
+    if not (callable(metric) or metric in ("ap", "auc", "accuracy")):
+        raise ValueError(f"metric must be 'ap', 'auc', 'accuracy' or a function; got {metric!r}.")
+    labels = _labels_1d(val_labels)
+    scores = {}
+    for head in HEADS:
+        probabilities = dc_predict(model, val_images, head=head, batch_size=batch_size)
+        if len(probabilities) != len(labels):
+            raise ValueError(f"{len(labels)} labels for {len(probabilities)} images: pass one "
+                             "label per validation image.")
+        scores[head] = _score(metric, labels, probabilities)
+    best = "cls2" if scores["cls2"] > scores["cls1"] else "cls1"
+    _SELECTED_HEADS[model] = best
+    return best, scores
