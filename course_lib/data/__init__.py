@@ -19,6 +19,7 @@ from .isic2016 import (
     load_arrays, load_isic2016, read_labels_csv,
 )
 from .pipeline import classification_dataset, segmentation_dataset
+from .splits import Splits, load_splits
 from .synthetic import load_synthderm, make_synthderm
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "RemoteFile", "UnsafeArchiveError", "VerificationError", "cache_path", "download_isic2016",
     "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
     "classification_dataset", "segmentation_dataset", "make_synthderm", "load_synthderm",
-    "prepare_data", "synthderm_root",
+    "prepare_data", "synthderm_root", "Splits", "load_splits",
 ]
 
 

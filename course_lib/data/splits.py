@@ -1,0 +1,73 @@
+"""Train / validation / test arrays for a profile, split by source image first.
+
+Taught in 01_data_and_augmentation (why the split comes before any augmentation); every training
+notebook (03–07) starts from :func:`load_splits` so that all of them see the same images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import config
+
+__all__ = ["Splits", "load_splits"]
+
+
+@dataclass
+class Splits:
+    """Arrays of one profile: images uint8 (N,S,S,3) in [0, 255], labels int (1 = melanoma),
+    masks uint8 (N,S,S) 0/255 or None. ``val`` is carved out of the official training set by
+    source image (stratified); ``test`` is the official test set, touched only for final numbers."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    m_train: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray
+    m_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    m_test: np.ndarray | None
+    ids_train: list
+    ids_val: list
+    ids_test: list
+    image_size: int
+
+    def describe(self) -> str:
+        def part(name, y):
+            return f"{name} {len(y)} ({int(np.sum(y))} melanoma)"
+        return ", ".join([part("train", self.y_train), part("validation", self.y_val),
+                          part("test", self.y_test)]) + f" at {self.image_size}px"
+
+
+def load_splits(profile: config.Profile | str | None = None, *, val_fraction: float = 0.2,
+                masks: bool = True, image_size: int | None = None) -> Splits:
+    """Load the profile's training and test sets as arrays, with a validation split taken from
+    the training set **by source image** (``augment.split_by_source``), seeded by the profile.
+
+    ``image_size`` defaults to ``profile.image_size``. Arrays come from the decode cache after
+    the first call, so every notebook can call this cheaply.
+    """
+    from .. import augment
+    from . import load_arrays, prepare_data
+
+    if profile is None or isinstance(profile, str):
+        profile = config.get_profile(profile)
+    size = image_size or profile.image_size
+    train = prepare_data(profile, "train")
+    test = prepare_data(profile, "test")
+    x_all, m_all = load_arrays(train, size, masks=masks)
+    x_test, m_test = load_arrays(test, size, masks=masks)
+    train_idx, val_idx = augment.split_by_source(len(train), train.labels,
+                                                 val_fraction=val_fraction, seed=profile.seed)
+
+    def take(array, idx):
+        return None if array is None else array[idx]
+
+    return Splits(
+        x_train=x_all[train_idx], y_train=train.labels[train_idx], m_train=take(m_all, train_idx),
+        x_val=x_all[val_idx], y_val=train.labels[val_idx], m_val=take(m_all, val_idx),
+        x_test=x_test, y_test=test.labels, m_test=m_test,
+        ids_train=[train.ids[i] for i in train_idx], ids_val=[train.ids[i] for i in val_idx],
+        ids_test=list(test.ids), image_size=size)
