@@ -91,3 +91,19 @@ def test_set_seed_seeds_numpy_and_python():
     a = (random.random(), np.random.rand())
     config.set_seed(3)
     assert (random.random(), np.random.rand()) == a
+
+
+def test_paper_tables_agree_with_facts():
+    """Spot checks against reference/facts.md, and the cross-table consistency of the paper."""
+    from course_lib import paper
+
+    assert paper.table("III")["rows"]["mobilenet"]["params"] == 3_230_914
+    assert paper.table("V")["rows"]["dc-densenet121"]["params"] == 7_483_782
+    assert paper.table("VII")["rows"]["fusion"] == {"AC": 0.876, "AP": 0.724, "AUC": 0.854}
+    assert paper.table("XI")["rows"]["EXB [35]"]["JA"] == 0.843
+    for name in ("dc-mobilenet", "dc-densenet121"):
+        assert paper.table("V")["rows"][name]["AP"] == paper.table("VII")["rows"][name]["AP"]
+    assert paper.table("VIII")["rows"]["unet-mobilenet"]["JA"] == \
+        paper.table("IX")["rows"]["unet-mobilenet"]["JA"]
+    with pytest.raises(ValueError, match="transcribes"):
+        paper.table("XII")
