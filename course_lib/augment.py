@@ -65,16 +65,7 @@ CLASS_NAMES = {0: "benign", 1: "melanoma"}
 # Argument checks
 # --------------------------------------------------------------------------------------------
 
-def _as_rng(rng) -> np.random.Generator:
-    """A numpy Generator from ``None`` (fresh, unseeded), an int seed or a Generator."""
-    if rng is None:
-        return np.random.default_rng()
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), an int seed "
-                     f"or None; got {type(rng).__name__}.")
+from .config import as_rng as _as_rng  # noqa: E402  (one definition for the course)
 
 
 def _check_image(image) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = [
     "Profile", "PROFILES", "REPOSITORY", "get_profile", "default_profile_name", "set_seed",
-    "repo_root", "data_dir", "runs_dir", "has_gpu",
+    "repo_root", "data_dir", "runs_dir", "has_gpu", "seed_from_environment",
 ]
 
 #: GitHub owner/name of the course. Colab badges are built from this one value.
@@ -87,6 +87,25 @@ def has_gpu() -> bool:
     return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 
 
+def seed_from_environment() -> int | None:
+    """``$COURSE_SEED`` as an integer, or None when it is unset or empty.
+
+    ``course run --seeds 0,1,2`` runs every notebook once per seed with ``COURSE_SEED`` set, so
+    :func:`get_profile` (and through it every notebook) uses that seed.
+    """
+    text = os.environ.get("COURSE_SEED", "").strip()
+    if not text:
+        return None
+    try:
+        seed = int(text)
+    except ValueError:
+        raise ValueError(f"COURSE_SEED must be a non-negative integer such as 0 or 1; got "
+                         f"{text!r}. Unset it or fix its value.") from None
+    if seed < 0:
+        raise ValueError(f"COURSE_SEED must be a non-negative integer; got {seed}.")
+    return seed
+
+
 def default_profile_name() -> str:
     """``$COURSE_PROFILE`` if set, else ``lab`` on a GPU machine and ``smoke`` elsewhere."""
     name = os.environ.get("COURSE_PROFILE", "").strip()
@@ -99,13 +118,17 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     """Return the profile called ``name`` (default: :func:`default_profile_name`).
 
     Keyword overrides replace fields, e.g. ``get_profile("smoke", epochs=2)``.
-    Unknown names raise ``ValueError`` listing the valid ones.
+    Unknown names raise ``ValueError`` listing the valid ones. ``$COURSE_SEED`` (set by
+    ``course run --seeds 0,1,2``) replaces the profile's seed unless ``seed=`` is passed.
     """
     name = (name or default_profile_name()).strip().lower()
     if name not in PROFILES:
         raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
                          "Set COURSE_PROFILE or pass one of these names.")
     profile = PROFILES[name]
+    seed = seed_from_environment()
+    if seed is not None and "seed" not in overrides:
+        profile = dataclasses.replace(profile, seed=seed)
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
         if unknown:
@@ -175,3 +198,17 @@ def runs_dir(profile: str | Profile | None = None) -> Path:
         base = base / (profile.name if isinstance(profile, Profile) else str(profile))
     base.mkdir(parents=True, exist_ok=True)
     return base
+
+
+def as_rng(rng=None):
+    """A NumPy Generator from ``None`` (fresh, unseeded), an int seed or a Generator."""
+    import numpy as np
+
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), an int seed "
+                     f"or None; got {type(rng).__name__}.")
