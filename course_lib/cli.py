@@ -2,14 +2,23 @@
 
 Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
 
-- ``course run [--profile P] [NOTEBOOK ...] [--exercises] [--store] [--timeout S]`` executes
-  ``solutions/*.ipynb`` (or the ``notebooks/`` copies) with papermill into
-  ``runs/<profile>/notebooks/`` (``runs/<profile>/exercises/``) and prints a table;
-  ``--store`` writes the executed outputs back into ``solutions/``.
+- ``course run [--profile P] [NOTEBOOK ...] [--exercises] [--store] [--timeout S]
+  [--seeds 0,1,2]`` executes ``solutions/*.ipynb`` (or the ``notebooks/`` copies) with papermill
+  into ``runs/<profile>/notebooks/`` (``runs/<profile>/exercises/``), prints a table and writes
+  the seconds per notebook to ``runs/<profile>/run_log.json``; ``--store`` writes the executed
+  outputs back into ``solutions/``; ``--seeds`` runs everything once per seed
+  (``COURSE_SEED``), seeds other than 0 into ``.../notebooks/seed<N>/``.
 - ``course exercises [--check]`` regenerates ``notebooks/`` from ``solutions/``.
 - ``course download isic2016 [--part3] [--dest DIR] [--base-url URL]`` fetches ISIC 2016.
 - ``course lint`` checks the notebooks' structure (course_lib.notebook_lint).
 - ``course info`` prints versions, profile, folders and whether a GPU is visible.
+- ``course report [--profile P]`` writes ``runs/<profile>/report.md`` (+ ``report.png``): every
+  reproduced table of the paper beside the course's numbers (course_lib.report).
+- ``course bench [--image-size 96] [--batch-size 16] [--steps 5] [--model mobilenet]
+  [--notebooks]`` measures training throughput, model only vs full input pipeline
+  (course_lib.bench).
+- ``course export --profile P --model NAME [--quantization float32|float16|int8]`` converts a
+  saved model to TFLite (course_lib.export).
 
 Every command takes ``--root DIR`` (before the subcommand) to use another course checkout.
 """
@@ -18,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -127,6 +137,7 @@ class RunResult:
     output: Path
     seconds: float
     error: str | None = None
+    seed: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -143,16 +154,20 @@ def _first_error_line(err: BaseException) -> str:
 
 
 def execute_notebook(source: Path, output: Path, profile: str, root: Path,
-                     timeout: float | None = None) -> RunResult:
+                     timeout: float | None = None, seed: int | None = None) -> RunResult:
     """Run one notebook with papermill (kernel python3, cwd = ``root``) with
-    ``COURSE_PROFILE=profile`` in the kernel's environment. No papermill parameters are
-    injected: the notebook's ``parameters`` cell reads the environment."""
+    ``COURSE_PROFILE=profile`` (and ``COURSE_SEED=seed`` when ``seed`` is given) in the kernel's
+    environment. No papermill parameters are injected: the notebook's ``parameters`` cell reads
+    the environment."""
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = None
-    with _environment(COURSE_PROFILE=profile):
+    variables = {"COURSE_PROFILE": profile}
+    if seed is not None:
+        variables["COURSE_SEED"] = str(seed)
+    with _environment(**variables):
         try:
             papermill.execute_notebook(
                 str(source), str(output), kernel_name="python3", cwd=str(root),
@@ -161,11 +176,13 @@ def execute_notebook(source: Path, output: Path, profile: str, root: Path,
                 extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except Exception as err:  # noqa: BLE001 - reported in the table
             error = _first_error_line(err)
-    return RunResult(source.stem, output, time.perf_counter() - start, error)
+    return RunResult(source.stem, output, time.perf_counter() - start, error, seed)
 
 
 def _print_table(results: list[RunResult]) -> None:
-    rows = [(r.name, "ok" if r.ok else f"FAILED: {r.error}", f"{r.seconds:.1f}") for r in results]
+    several_seeds = len({r.seed for r in results}) > 1
+    rows = [(f"{r.name} (seed {r.seed})" if several_seeds else r.name,
+             "ok" if r.ok else f"FAILED: {r.error}", f"{r.seconds:.1f}") for r in results]
     rows.append(("total", "", f"{sum(r.seconds for r in results):.1f}"))
     name_width = max(len("notebook"), *(len(r[0]) for r in rows))
     status_width = min(max(len("status"), *(len(r[1]) for r in rows)), 100)
@@ -176,11 +193,71 @@ def _print_table(results: list[RunResult]) -> None:
         print(f"{name:<{name_width}}  {status:<{status_width}}  {seconds:>8}")
 
 
+def parse_seeds(text: str | None) -> list[int] | None:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` for ``course run --seeds``; None when not given."""
+    if text is None:
+        return None
+    seeds = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise CommandError(f"--seeds takes non-negative integers separated by commas, such "
+                               f"as 0,1,2; got {text!r}.")
+        if int(part) not in seeds:
+            seeds.append(int(part))
+    if not seeds:
+        raise CommandError("--seeds is empty; give at least one seed, such as --seeds 0,1,2.")
+    return seeds
+
+
+def run_log_path(runs_base: Path, profile: str, exercises: bool = False) -> Path:
+    """``runs/<profile>/run_log.json`` (``run_log_exercises.json`` for exercise copies)."""
+    return runs_base / profile / ("run_log_exercises.json" if exercises else "run_log.json")
+
+
+def write_run_log(path: Path, profile: str, results: list[RunResult]) -> dict:
+    """Merge ``results`` into the run log at ``path`` (one entry per notebook and seed; a
+    notebook run again replaces its entry) and return the log. ``course bench --notebooks``
+    and ``course report`` read it."""
+    from .results import hardware_summary
+
+    log = {"profile": profile, "notebooks": []}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(old, dict) and isinstance(old.get("notebooks"), list):
+                log["notebooks"] = [e for e in old["notebooks"] if isinstance(e, dict)]
+        except (OSError, ValueError):
+            pass  # a broken log is rewritten from this run
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    fresh = {(r.name, r.seed or 0) for r in results}  # no --seeds = the profile's seed, 0
+    entries = [e for e in log["notebooks"] if (e.get("name"), e.get("seed") or 0) not in fresh]
+    for result in results:
+        entries.append({"name": result.name, "seed": result.seed,
+                        "seconds": round(result.seconds, 2), "ok": result.ok,
+                        "error": result.error, "output": str(result.output), "time": now})
+    entries.sort(key=lambda e: (str(e.get("name")), e.get("seed") or 0))
+    hardware = hardware_summary()
+    if "GPU" not in hardware:  # TensorFlow is not imported here: ask the driver instead
+        hardware += ", NVIDIA GPU visible" if config.has_gpu() else ", no NVIDIA GPU"
+    log.update(notebooks=entries, updated=now, hardware=hardware,
+               total_seconds=round(sum(float(e.get("seconds") or 0) for e in entries), 2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    return log
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_run(args) -> int:
     if args.store and args.exercises:
         raise CommandError("--store writes outputs back into solutions/; exercise copies carry "
                            "no outputs, so --store cannot be combined with --exercises.")
+    seeds = parse_seeds(getattr(args, "seeds", None))
+    if args.store and seeds is not None and len(seeds) > 1:
+        raise CommandError("--store writes one run back into solutions/; run it with a single "
+                           "seed (or without --seeds).")
     try:
         profile = config.get_profile(args.profile).name
     except ValueError as err:
@@ -188,17 +265,23 @@ def cmd_run(args) -> int:
     root = _root(args)
     notebooks = resolve_notebooks(root, args.notebooks, exercises=args.exercises)
     out_dir = _runs_base(root) / profile / ("exercises" if args.exercises else "notebooks")
+    log_path = run_log_path(_runs_base(root), profile, args.exercises)
     results = []
-    for source in notebooks:
-        output = out_dir / source.name
-        print(f"running {source.stem} (profile {profile}) -> {output}", flush=True)
-        result = execute_notebook(source, output, profile, root, args.timeout)
-        results.append(result)
-        if args.store and result.ok:
-            _store(output, source)
-            print(f"stored outputs in {source}", flush=True)
-        elif args.store:
-            print(f"not storing {source.name}: it failed (see {output})", flush=True)
+    # Seeds outermost: a notebook that loads a model saved by an earlier one gets the same seed's.
+    for seed in (seeds or [None]):
+        seed_dir = out_dir if seed in (None, 0) else out_dir / f"seed{seed}"
+        for source in notebooks:
+            output = seed_dir / source.name
+            label = "" if seed is None else f", seed {seed}"
+            print(f"running {source.stem} (profile {profile}{label}) -> {output}", flush=True)
+            result = execute_notebook(source, output, profile, root, args.timeout, seed=seed)
+            results.append(result)
+            write_run_log(log_path, profile, [result])
+            if args.store and result.ok:
+                _store(output, source)
+                print(f"stored outputs in {source}", flush=True)
+            elif args.store:
+                print(f"not storing {source.name}: it failed (see {output})", flush=True)
     print()
     _print_table(results)
     failed = [r for r in results if not r.ok]
@@ -320,11 +403,125 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _runs_base_for(args) -> Path:
+    """``runs/`` of the checkout (``--root``, ``$COURSE_RUNS_DIR``), or config.runs_dir() when
+    course_lib is installed outside a checkout."""
+    try:
+        return _runs_base(_root(args))
+    except CommandError:
+        return config.runs_dir()
+
+
+def _profile_name_from(args) -> str:
+    try:
+        return config.get_profile(args.profile).name
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    profile = _profile_name_from(args)
+    markdown, figure = write_report(profile, _runs_base_for(args), figure=not args.no_figure)
+    text = markdown.read_text(encoding="utf-8")
+    summary = [line for line in text.splitlines() if line.startswith("- Course models run")
+               or line.startswith("- The paper's number")]
+    print(f"wrote {markdown}" + (f" and {figure}" if figure else ""))
+    for line in summary:
+        print(line)
+    if profile == "smoke":
+        print("Smoke profile: the numbers in this report are NOT meaningful.")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    profile = _profile_name_from(args)
+    base = _runs_base_for(args)
+    if args.notebooks:
+        print(bench.format_notebook_times(bench.notebook_times(profile, base)))
+        return 0
+    if args.memory:
+        sizes = sorted({16, 32, args.batch_size})
+        print(f"Estimated training memory at {args.image_size} px (parameters + Adam + kept "
+              "activations, +50 %; an estimate, not a measurement):")
+        print(bench.memory_table(args.image_size, sizes))
+        return 0
+    try:
+        result = bench.run_benchmark(args.image_size, args.batch_size, args.steps, args.model,
+                                     rounds=args.rounds, variants=not args.no_variants)
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    print()
+    print(bench.format_benchmark(result))
+    path = bench.save_benchmark(result, base / profile / "bench.json")
+    print(f"saved {path} (course report --profile {profile} shows it)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+
+    from . import data, export, models  # noqa: F401 - models registers the custom layers
+
+    profile = config.get_profile(_profile_name_from(args))
+    base = _runs_base_for(args)
+    source = base / profile.name / "models" / f"{args.model}.keras"
+    if not source.exists():
+        saved = sorted(p.stem for p in (base / profile.name / "models").glob("*.keras"))
+        raise CommandError(f"No saved model {source}. Saved models in this profile: "
+                           f"{', '.join(saved) or 'none'} (the training notebooks write them; "
+                           f"run e.g. course run --profile {profile.name} 03).")
+    import keras
+
+    model = keras.saving.load_model(source, compile=False)
+    if len(model.inputs) > 1:
+        names = {layer.name for layer in model.layers}
+        if not {"cls1", "cls2", "backbone"} <= names:
+            raise CommandError(f"{args.model} has {len(model.inputs)} inputs and is not a DC "
+                               "model; TFLite export takes single-input models.")
+        model = models.dc_classifier(model, head=args.head)
+        print(f"{args.model} is a DC model: exporting its single-input classifier "
+              f"(head {args.head}).")
+    size = int(model.inputs[0].shape[1])
+    n = args.n_images
+    train_images, _ = data.load_arrays(data.prepare_data(profile, "train"), size, masks=False)
+    test_record = data.prepare_data(profile, "test")
+    test_images, _ = data.load_arrays(test_record, size, masks=False)
+    representative = train_images[:n].astype(np.float32)
+    test_images, test_labels = test_images[:n].astype(np.float32), test_record.labels[:n]
+    out_dir = base / profile.name / "tflite"
+    summary = {"model": args.model, "profile": profile.name, "source": str(source),
+               "n_images": int(len(test_images)), "results": {}}
+    print(f"{'quantization':<13} {'size (MB)':>9} {'ms/image':>9} {'keras ms':>9} "
+          f"{'max |diff|':>11} {'agree':>6} {'AUC change':>10} {'AP change':>10}")
+    for quantization in args.quantization or export.QUANTIZATIONS:
+        path = export.export_tflite(model, out_dir / f"{args.model}-{quantization}.tflite",
+                                    quantization, representative_images=representative)
+        result = export.compare_with_keras(model, path, test_images, labels=test_labels)
+        result["path"] = str(path)
+        summary["results"][quantization] = result
+        change = result.get("score_change", {})
+        print(f"{quantization:<13} {result['size_bytes'] / 1e6:9.3f} "
+              f"{result['latency_ms_per_image']:9.2f} {result['keras_latency_ms_per_image']:9.2f} "
+              f"{result['max_abs_diff']:11.2e} {result.get('agreement', float('nan')):6.2f} "
+              f"{change.get('AUC', float('nan')):+10.4f} {change.get('AP', float('nan')):+10.4f}")
+    summary_path = out_dir / f"{args.model}.json"
+    summary_path.write_text(json.dumps(summary, indent=2, default=float) + "\n",
+                            encoding="utf-8")
+    print(f"wrote {out_dir} (summary {summary_path.name}); interpreter: "
+          f"{export.interpreter_name()}; CPU latency, one image per call, {len(test_images)} "
+          f"test images of profile {profile.name}.")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="course", description="DermaLite course tools: run notebooks, make exercise copies, "
-                                   "download data, lint notebooks.")
+                                   "download data, lint notebooks, report, benchmark, export.")
     parser.add_argument("--root", metavar="DIR",
                         help="course checkout to use (default: the one holding course_lib)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -343,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "stripped)")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="seconds any one cell may run (default: no limit)")
+    run.add_argument("--seeds", default=None, metavar="0,1,2",
+                     help="run every notebook once per seed (COURSE_SEED); results are kept "
+                          "per seed and the report shows their spread")
     run.set_defaults(func=cmd_run)
 
     ex = sub.add_parser("exercises", help="generate notebooks/ from solutions/",
@@ -368,6 +568,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="versions, profile, folders, GPU")
     info.set_defaults(func=cmd_info)
+
+    report = sub.add_parser("report", help="write runs/<profile>/report.md: ours vs the paper",
+                            description="Compare the recorded results of a profile with the "
+                                        "paper's Tables III-XI in runs/<profile>/report.md "
+                                        "(+ report.png).")
+    report.add_argument("--profile", default=None,
+                        help=f"{', '.join(config.PROFILES)} (default: "
+                             f"{config.default_profile_name()})")
+    report.add_argument("--no-figure", action="store_true", help="skip report.png")
+    report.set_defaults(func=cmd_report)
+
+    from .bench import MODELS
+
+    bench = sub.add_parser("bench", help="training throughput: model only vs full pipeline",
+                           description="Measure in one run the training throughput on synthetic "
+                                       "tensors and through the full input pipeline, and their "
+                                       "ratio (goal >= 0.9); saves runs/<profile>/bench.json.")
+    bench.add_argument("--image-size", type=int, default=96, metavar="PX")
+    bench.add_argument("--batch-size", type=int, default=16, metavar="N")
+    bench.add_argument("--steps", type=int, default=5, metavar="N",
+                       help="timed steps per measurement, after one warm-up step")
+    bench.add_argument("--rounds", type=int, default=2, metavar="N",
+                       help="alternate the two measurements this many times")
+    bench.add_argument("--model", default="mobilenet", choices=MODELS)
+    bench.add_argument("--profile", default=None,
+                       help="where bench.json goes / whose run log --notebooks reads")
+    bench.add_argument("--no-variants", action="store_true",
+                       help="on a GPU, skip mixed precision / XLA / MirroredStrategy")
+    bench.add_argument("--notebooks", action="store_true",
+                       help="only print the per-notebook wall times of the latest `course run`")
+    bench.add_argument("--memory", action="store_true",
+                       help="only print estimated training memory per model (no training)")
+    bench.set_defaults(func=cmd_bench)
+
+    exp = sub.add_parser("export", help="convert a saved model to TFLite",
+                         description="Convert runs/<profile>/models/<MODEL>.keras to TFLite "
+                                     "(float32, float16, int8) and compare it with Keras on test "
+                                     "images: size, CPU latency, output and metric change.")
+    exp.add_argument("--profile", default=None)
+    exp.add_argument("--model", required=True, metavar="NAME",
+                     help="saved model name, e.g. mobilenet or dc-mobilenet")
+    exp.add_argument("--quantization", action="append", default=None,
+                     choices=["float32", "float16", "int8"],
+                     help="repeat for several (default: all three)")
+    exp.add_argument("--n-images", type=int, default=100, metavar="N",
+                     help="representative (int8) and test images used (default 100)")
+    exp.add_argument("--head", default="cls1", choices=["cls1", "cls2", "mean"],
+                     help="DC models: the head the exported classifier uses")
+    exp.set_defaults(func=cmd_export)
     return parser
 
 

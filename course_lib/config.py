@@ -64,7 +64,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
         epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
         expand_classification=None, expand_segmentation=None, synth_image_size=96,
-        run_eagerly=False,
+        run_eagerly=True,
         description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
                     "about a minute per notebook). Its numbers are NOT meaningful."),
     "lab": Profile(

@@ -1,10 +1,11 @@
 """One JSON file per result, so the report can compare notebooks, models and profiles.
 
 Taught in 00_setup_and_metrics (recording a score) and used at the end of every notebook. Each
-call of :func:`record_result` writes ``runs/<profile>/results/<notebook>__<task>__<model>.json``;
-running a notebook again overwrites its own records and leaves the others alone. Plain Python
-only (no pandas): :func:`load_results`, :func:`results_table` and :func:`to_markdown` turn the
-files back into rows and a Markdown table.
+call of :func:`record_result` writes ``runs/<profile>/results/<notebook>__<task>__<model>.json``
+(``...__seed<N>.json`` for a seed other than 0, so ``course run --seeds 0,1,2`` keeps one record
+per seed); running a notebook again overwrites its own records and leaves the others alone.
+Plain Python only (no pandas): :func:`load_results`, :func:`results_table` and
+:func:`to_markdown` turn the files back into rows and a Markdown table.
 """
 from __future__ import annotations
 
@@ -58,10 +59,14 @@ def _profile_name(profile) -> str:
     return name
 
 
-def result_path(notebook: str, task: str, model: str, profile) -> Path:
-    """Where :func:`record_result` writes this key (the folder is created)."""
-    file_name = "__".join([_safe_part(_clean_notebook(notebook), "notebook"),
-                           _safe_part(task, "task"), _safe_part(model, "model")]) + ".json"
+def result_path(notebook: str, task: str, model: str, profile, seed: int | None = None) -> Path:
+    """Where :func:`record_result` writes this key (the folder is created). A ``seed`` other
+    than None or 0 adds ``__seed<N>`` to the file name."""
+    parts = [_safe_part(_clean_notebook(notebook), "notebook"), _safe_part(task, "task"),
+             _safe_part(model, "model")]
+    if seed not in (None, 0):
+        parts.append(f"seed{_safe_part(seed, 'seed')}")
+    file_name = "__".join(parts) + ".json"
     folder = config.runs_dir(_profile_name(profile)) / "results"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / file_name
@@ -153,14 +158,16 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
     """Write one result record and return its path. Taught in 00_setup_and_metrics.
 
     The file is ``runs/<profile>/results/<notebook>__<task>__<model>.json`` (characters other than
-    letters, digits, ``_ - .`` become ``-``; a trailing ``.ipynb`` is dropped). Recording the same
-    (notebook, task, model, profile) again overwrites it.
+    letters, digits, ``_ - .`` become ``-``; a trailing ``.ipynb`` is dropped; a seed other than
+    0 adds ``__seed<N>``). Recording the same (notebook, task, model, profile, seed) again
+    overwrites it.
 
     ``task`` is e.g. ``"classification"`` or ``"segmentation"``; ``metrics`` maps names to
     numbers (NaN and infinities are stored as ``null``). ``profile`` is a
     :class:`config.Profile` or a profile name; with a Profile, ``image_size`` and ``seed`` default
-    to the profile's. ``ci`` maps a metric to ``(low, high)`` or to a ``BootstrapCI``
-    ``(point, low, high)``; it is stored as ``[low, high]``. ``extra`` is any JSON-able dict.
+    to the profile's (with a name, ``seed`` defaults to ``$COURSE_SEED`` when set). ``ci`` maps
+    a metric to ``(low, high)`` or to a ``BootstrapCI`` ``(point, low, high)``; it is stored
+    as ``[low, high]``. ``extra`` is any JSON-able dict.
 
     The record also holds ``hardware`` (:func:`hardware_summary`), ``time`` (UTC, ISO 8601) and
     ``versions`` (course_lib, Python, NumPy, and TensorFlow/Keras when imported).
@@ -177,6 +184,8 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
     if isinstance(profile, config.Profile):
         image_size = profile.image_size if image_size is None else image_size
         seed = profile.seed if seed is None else seed
+    elif seed is None:
+        seed = config.seed_from_environment()
 
     clean_metrics = {str(name): _number(value, f"metrics[{name!r}]")
                      for name, value in metrics.items()}
@@ -213,7 +222,7 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
         "extra": _jsonable(dict(extra), "extra") if extra else {},
     }
     text = json.dumps(record, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
-    path = result_path(notebook, task, model, profile_name)
+    path = result_path(notebook, task, model, profile_name, seed=record["seed"])
     # Write to a temporary file and rename, so a crash never leaves half a JSON file behind.
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
@@ -262,7 +271,8 @@ def load_results(profile=None, notebook: str | None = None, task: str | None = N
                 continue
             records.append(record)
     records.sort(key=lambda r: tuple(str(r.get(k, "")) for k in
-                                     ("profile", "notebook", "task", "model")))
+                                     ("profile", "notebook", "task", "model"))
+                 + (r.get("seed") if isinstance(r.get("seed"), int) else -1,))
     return records
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from . import config
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "use_mixed_precision", "paper_optimizer",
-           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model"]
+           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model",
+           "configure_for_hardware", "out_of_memory_message"]
 
 PAPER_LEARNING_RATE = 1e-4   # Adam, both tasks
 PAPER_LR_FACTOR = 0.5        # "the learning rate decays to 1/2"
@@ -77,6 +78,52 @@ def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str
     return policy
 
 
+def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
+    """Mixed precision and XLA for the profile and the hardware at hand; returns the settings.
+
+    For the training notebooks (03_lightweight_cnns on). In ``lab`` and ``paper`` on a GPU it
+    turns on ``mixed_float16`` (compute capability >= 7.0, see :func:`use_mixed_precision`) and
+    asks for XLA: pass the returned ``jit_compile`` to ``model.compile(..., jit_compile=...)``.
+    Everywhere else (the ``smoke`` profile, any CPU) it keeps ``float32`` and
+    ``jit_compile=False``: on this course's CPUs XLA made training about 4x SLOWER and mixed
+    precision is slower too. Returns ``{"policy", "jit_compile", "gpus", "reason"}``; ``course
+    bench`` on the GPU measures what the two settings gain.
+    """
+    import tensorflow as tf
+
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    if gpus and profile.name != "smoke":
+        policy = use_mixed_precision(None, verbose=False)
+        jit_compile = True
+        reason = (f"{gpus} GPU(s), profile '{profile.name}': XLA on"
+                  + (", mixed precision on" if policy == "mixed_float16"
+                     else ", mixed precision off (GPU older than compute capability 7.0)"))
+    else:
+        policy = use_mixed_precision(False, verbose=False)
+        jit_compile = False
+        reason = ("no GPU: float32 without XLA (both are slower on a CPU)" if not gpus else
+                  "smoke profile: float32 without XLA (tiny steps gain nothing from compiling)")
+    if verbose:
+        print(f"Hardware settings: policy {policy}, jit_compile={jit_compile} ({reason})")
+    return {"policy": policy, "jit_compile": jit_compile, "gpus": gpus, "reason": reason}
+
+
+def out_of_memory_message(profile, name: str = "") -> str:
+    """What to lower when training runs out of (GPU) memory. Used by :func:`fit`."""
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    smaller = max(1, profile.batch_size // 2)
+    where = f" while training '{name}'" if name else ""
+    return (f"Out of memory{where} (profile '{profile.name}': batch size {profile.batch_size}, "
+            f"images {profile.image_size} px). Lower the batch size first: set BATCH_SIZE = "
+            f"{smaller} in the parameters cell where the notebook has one, or after the setup "
+            f"cell run `profile = dataclasses.replace(profile, batch_size={smaller})` and rebuild "
+            "the datasets; if that is not enough, lower the image size (IMAGE_SIZE / "
+            "profile.image_size, e.g. 192 or 160) or turn on mixed precision "
+            "(train.configure_for_hardware). docs/GPU.md lists batch sizes that fit a 16 GB GPU. "
+            "Restart the kernel afterwards: TensorFlow keeps the memory it grabbed.")
+
+
 def paper_optimizer(learning_rate: float = PAPER_LEARNING_RATE):
     """Adam with the paper's initial learning rate (1e-4)."""
     import keras
@@ -122,7 +169,9 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
 
     Re-running the same call after an interruption resumes from the last finished epoch
     (``fresh=True`` discards the backup and history and starts over). ``epochs`` defaults to
-    the profile's (the paper: 50). Returns the Keras History of this call.
+    the profile's (the paper: 50). Returns the Keras History of this call. Running out of GPU
+    memory raises ``tf.errors.ResourceExhaustedError`` with a message naming what to lower
+    (:func:`out_of_memory_message`).
     """
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     epochs = profile.epochs if epochs is None else epochs
@@ -132,8 +181,17 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
         (run_dir / "history.csv").unlink(missing_ok=True)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = paper_callbacks(run_dir, monitor=monitor) + list(extra_callbacks)
-    history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
-                        callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    if hasattr(train_data, "element_spec"):  # a tf.data.Dataset shuffles itself; Keras 3 warns
+        fit_kwargs.setdefault("shuffle", False)  # about its default shuffle=True otherwise
+    import tensorflow as tf
+
+    try:
+        history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                            callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    except tf.errors.ResourceExhaustedError as err:
+        raise tf.errors.ResourceExhaustedError(
+            err.node_def, err.op, out_of_memory_message(profile, name)
+            + f"\n\nOriginal error: {str(err.message).strip()[:2000]}") from err
     path = saved_model_path(profile, name)
     model.save(path)
     return history

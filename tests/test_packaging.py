@@ -104,9 +104,9 @@ def _fake_modules(monkeypatch, tf_version, keras_version, tf_keras_version=None)
 
 
 @pytest.mark.parametrize("tf_version, keras_version, fragment", [
-    ("2.15.1", "3.5.0", "TensorFlow 2.15.1 is too old"),
+    ("2.15.1", "3.10.0", "TensorFlow 2.15.1 is too old"),
     ("2.21.0", "2.15.0", "Keras 2.15.0 is Keras 2"),
-    ("2.21.0", "3.2.1", "Keras 3.2.1 is too old"),
+    ("2.21.0", "3.8.0", "Keras 3.8.0 is too old"),
 ])
 def test_require_rejects_old_versions(monkeypatch, tf_version, keras_version, fragment):
     _fake_modules(monkeypatch, tf_version, keras_version)

@@ -1,0 +1,194 @@
+"""TFLite export: the paper's stated future work (running the lightweight models on a phone).
+
+Not taught in a notebook: ``course export --profile P --model NAME`` runs it on a model a notebook
+saved (README, "GPU"; docs/GPU.md). Three steps:
+
+- :func:`export_tflite` converts a Keras model with ``tf.lite.TFLiteConverter.from_keras_model``
+  (still shipped by TensorFlow 2.21) to ``float32``, ``float16`` (weights stored as float16,
+  about half the size) or ``int8`` (weights and activations quantised to 8 bits with a
+  representative dataset of training images, about a quarter of the size; inputs and outputs
+  stay float32 so the model is used like the Keras one);
+- :func:`tflite_predict` runs the ``.tflite`` file with the LiteRT interpreter: the
+  ``ai-edge-litert`` package when installed (``pip install ai-edge-litert``, the interpreter's new
+  home), else ``tf.lite.Interpreter``, which TensorFlow 2.21 still ships but marks as deprecated
+  (its deprecation warning is silenced here, the fallback is reported by :func:`interpreter_name`);
+- :func:`compare_with_keras` measures what the conversion costs: the largest output difference,
+  file size, CPU latency per image, and (with labels) the change in the challenge's metrics.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["QUANTIZATIONS", "export_tflite", "tflite_predict", "compare_with_keras",
+           "interpreter_name", "load_interpreter"]
+
+#: What :func:`export_tflite` accepts.
+QUANTIZATIONS = ("float32", "float16", "int8")
+#: Representative images the int8 converter calibrates on (at most).
+MAX_REPRESENTATIVE = 200
+
+
+def interpreter_name() -> str:
+    """``"ai_edge_litert"`` when that package is importable, else ``"tf.lite"``."""
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        return "tf.lite"
+    return "ai_edge_litert"
+
+
+def load_interpreter(path, num_threads: int | None = None):
+    """An allocated interpreter for the ``.tflite`` file at ``path`` (see the module docstring
+    for which implementation)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No TFLite model at {path}; write one with "
+                                "export_tflite(model, path) or `course export`.")
+    if interpreter_name() == "ai_edge_litert":
+        from ai_edge_litert.interpreter import Interpreter
+    else:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _check_images(images, what: str = "images") -> np.ndarray:
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or len(array) == 0:
+        raise ValueError(f"{what} must be an array (N, height, width, channels) with N >= 1, or "
+                         f"one image (height, width, channels); got shape {array.shape}.")
+    return array.astype(np.float32)
+
+
+def export_tflite(model, path, quantization: str = "float32", representative_images=None
+                  ) -> Path:
+    """Convert the single-input Keras ``model`` to TFLite and write it to ``path``.
+
+    ``quantization``: ``"float32"`` (no change), ``"float16"`` (float16 weights) or ``"int8"``
+    (8-bit weights and activations; needs ``representative_images``, e.g. 100 training images
+    ``(N, H, W, 3)`` in the model's input range, on which the converter measures activation
+    ranges). Returns the path. The converter's console chatter is swallowed.
+    """
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got "
+                         f"{quantization!r}.")
+    if len(model.inputs) != 1:
+        raise ValueError(f"export_tflite takes a single-input model; {model.name} has "
+                         f"{len(model.inputs)} inputs. For a DC model export "
+                         "course_lib.models.dc_classifier(model, head) instead.")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative_images is None:
+            raise ValueError("int8 quantization needs representative_images: about 100 "
+                             "training images (N, H, W, 3) in the model's input range, on "
+                             "which the converter calibrates the activations.")
+        samples = _check_images(representative_images, "representative_images")
+        samples = samples[:MAX_REPRESENTATIVE]
+        expected = tuple(model.inputs[0].shape[1:])
+        if tuple(samples.shape[1:]) != expected:
+            raise ValueError(f"representative_images have shape {samples.shape[1:]} but the "
+                             f"model takes {expected}; resize them to the model's input.")
+
+        def representative_dataset():
+            for sample in samples:
+                yield [sample[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flatbuffer = converter.convert()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(flatbuffer)
+    return path
+
+
+def _run(interpreter, images: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Outputs and per-image seconds, one image per invoke (a phone classifies one at a time)."""
+    (input_detail,) = interpreter.get_input_details()
+    output_detail = interpreter.get_output_details()[0]
+    expected = tuple(input_detail["shape"][1:])
+    if tuple(images.shape[1:]) != expected:
+        raise ValueError(f"images have shape {images.shape[1:]} but the TFLite model takes "
+                         f"{expected}; resize them first.")
+    outputs, seconds = [], []
+    for image in images:
+        start = time.perf_counter()
+        interpreter.set_tensor(input_detail["index"], image[None].astype(input_detail["dtype"]))
+        interpreter.invoke()
+        outputs.append(np.array(interpreter.get_tensor(output_detail["index"])[0]))
+        seconds.append(time.perf_counter() - start)
+    return np.stack(outputs).astype(np.float32), seconds
+
+
+def tflite_predict(path, images, num_threads: int | None = None) -> np.ndarray:
+    """Run the TFLite model at ``path`` on ``images`` ``(N, H, W, 3)`` (or one image) and return
+    its outputs stacked, ``(N, ...)``, like ``model.predict``."""
+    interpreter = load_interpreter(path, num_threads=num_threads)
+    outputs, _ = _run(interpreter, _check_images(images))
+    return outputs
+
+
+def compare_with_keras(model, path, images, labels=None, num_threads: int | None = None
+                       ) -> dict:
+    """How far the TFLite file at ``path`` is from the Keras ``model`` on ``images``.
+
+    Returns ``max_abs_diff`` (largest output difference), ``size_bytes`` (TFLite file),
+    ``latency_ms_per_image`` (median TFLite CPU latency, one image per call, after one warm-up
+    call) and ``keras_latency_ms_per_image`` (the same for ``model.predict_on_batch``),
+    ``agreement`` (fraction of images with the same arg-max class) and ``interpreter``.
+    With binary ``labels`` and a 2-column output, also ``keras_scores``, ``tflite_scores``
+    (:func:`course_lib.metrics.classification_scores`) and ``score_change`` (TFLite - Keras).
+    """
+    images = _check_images(images)
+    path = Path(path)
+    interpreter = load_interpreter(path, num_threads=num_threads)
+    _run(interpreter, images[:1])  # warm-up
+    lite, seconds = _run(interpreter, images)
+    keras_outputs, keras_seconds = [], []
+    model.predict_on_batch(images[:1])  # warm-up: traces Keras' compiled predict step
+    for image in images:
+        start = time.perf_counter()
+        keras_outputs.append(np.asarray(model.predict_on_batch(image[None]))[0])
+        keras_seconds.append(time.perf_counter() - start)
+    reference = np.stack(keras_outputs).astype(np.float32)
+    result = {
+        "max_abs_diff": float(np.max(np.abs(lite - reference))),
+        "size_bytes": path.stat().st_size,
+        "latency_ms_per_image": 1000 * statistics.median(seconds),
+        "keras_latency_ms_per_image": 1000 * statistics.median(keras_seconds),
+        "n_images": len(images),
+        "interpreter": interpreter_name(),
+    }
+    if reference.ndim == 2:
+        result["agreement"] = float(np.mean(lite.argmax(1) == reference.argmax(1)))
+    if labels is not None and reference.ndim == 2 and reference.shape[1] == 2:
+        from . import metrics
+
+        keras_scores = metrics.classification_scores(labels, reference[:, 1])
+        tflite_scores = metrics.classification_scores(labels, lite[:, 1])
+        result["keras_scores"] = keras_scores
+        result["tflite_scores"] = tflite_scores
+        result["score_change"] = {name: tflite_scores[name] - keras_scores[name]
+                                  for name in keras_scores}
+    return result
