@@ -125,3 +125,381 @@ def plot_history(history, metrics: Sequence[str] = ("loss",), title: str | None 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- notebooks 01/02 ---
+__all__ += ["plot_image_sizes", "show_pairs", "plot_overlap", "plot_same_fraction"]
+
+
+def plot_image_sizes(sizes, title: str | None = None):
+    """Scatter of image widths against heights, one dot per image (ISIC 2016 varies a lot).
+
+    Taught in 01_data_and_augmentation. ``sizes``: array-like (n, 2) of (width, height) pixels,
+    e.g. ``[PIL.Image.open(path).size for path in record.image_paths]``.
+    """
+    plt = _plt()
+    sizes = np.asarray(sizes, dtype=float).reshape(-1, 2)
+    if len(sizes) == 0:
+        raise ValueError("plot_image_sizes got no sizes; pass one (width, height) per image.")
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.scatter(sizes[:, 0], sizes[:, 1], s=10, alpha=0.5)
+    ax.set_xlabel("width (pixels)")
+    ax.set_ylabel("height (pixels)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_pairs(first_images, second_images, titles: Sequence[str] | None = None,
+               ncols: int = 3, size: float = 1.6, title_colors: Sequence[str] | None = None,
+               title: str | None = None):
+    """A grid of image PAIRS (x1 | x2 side by side), one title per pair.
+
+    Taught in 02_pair_sampling. ``first_images`` / ``second_images``: sequences of H×W×3 arrays
+    (uint8 or float in [0, 255]) of equal length; ``titles`` one string per pair (e.g.
+    "benign | melanoma: different"); ``title_colors`` one matplotlib colour per title;
+    ``title`` a heading above the whole grid.
+    """
+    plt = _plt()
+    n = len(first_images)
+    if n == 0 or len(second_images) != n:
+        raise ValueError(f"show_pairs needs as many second images as first images (at least "
+                         f"one); got {n} and {len(second_images)}.")
+    for name, values in (("titles", titles), ("title_colors", title_colors)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"show_pairs got {n} pairs but {len(values)} {name}; give one per "
+                             "pair or None.")
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols))
+    grid_height = (size + 0.35) * nrows
+    heading = 0.35 if title else 0.0
+    fig = plt.figure(figsize=(2 * size * ncols + 0.2 * ncols, grid_height + heading))
+    grid = fig
+    if title:  # a strip on top for the heading, so it never overlaps the pair titles
+        top, grid = fig.subfigures(2, 1, height_ratios=[heading, grid_height])
+        top.suptitle(title, fontsize=10, y=0.5, va="center")
+    subfigures = np.asarray(grid.subfigures(nrows, ncols, squeeze=False)).reshape(-1)
+    for k, subfigure in enumerate(subfigures):
+        if k >= n:
+            continue
+        axes = subfigure.subplots(1, 2)
+        for ax, image in zip(axes, (first_images[k], second_images[k])):
+            image = np.asarray(image)
+            ax.imshow(image if image.dtype == np.uint8 else np.clip(image, 0, 255).astype("uint8"))
+            ax.axis("off")
+        if titles is not None:
+            colour = "black" if title_colors is None else title_colors[k]
+            subfigure.suptitle(titles[k], fontsize=9, color=colour)
+    return fig
+
+
+def plot_overlap(groups: dict, xlabel: str, bins: int = 30, title: str | None = None):
+    """Overlaid, normalised histograms of several groups of values, e.g. distances between
+    same-class and different-class pairs. Taught in 02_pair_sampling."""
+    plt = _plt()
+    if not groups:
+        raise ValueError("plot_overlap got no groups; pass {'name': values, ...}.")
+    fig, ax = plt.subplots(figsize=(4.6, 2.8))
+    values = [np.asarray(v, dtype=float).ravel() for v in groups.values()]
+    edges = np.histogram_bin_edges(np.concatenate(values), bins=bins)
+    for name, group in zip(groups, values):
+        ax.hist(group, bins=edges, density=True, alpha=0.5, label=f"{name} (n={group.size})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_same_fraction(p_grid, expected, measured_p=None, measured=None):
+    """The expected share of same-class pairs under Method2, p² + (1 − p)², against the
+    melanoma share p, with measured points. Taught in 02_pair_sampling."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.2, 3.0))
+    ax.plot(p_grid, expected, label="expected p² + (1 − p)²")
+    if measured_p is not None and measured is not None:
+        ax.plot(measured_p, measured, "o", label="measured (Method2)")
+    ax.set_xlabel("melanoma share p")
+    ax.set_ylabel("same-class pairs")
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- fusion & visualisation (07/08) ---
+__all__ += ["plot_variance_reduction", "plot_weight_search", "plot_threshold_tradeoff",
+            "plot_cams", "plot_embeddings", "plot_probability_maps", "plot_contours"]
+
+
+def plot_variance_reduction(correlations, simulated, theory):
+    """Variance of the average of two equally noisy models against the correlation of their
+    errors: simulation dots on the theory curve (1 + rho) / 2. Taught in 07_fusion."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.4, 3.0))
+    ax.plot(correlations, theory, "-", label="theory (1 + ρ) / 2")
+    ax.plot(correlations, simulated, "o", label="simulated")
+    ax.axhline(1.0, color="0.5", ls=":", lw=1, label="one model")
+    ax.set_xlabel("correlation ρ of the two models' errors")
+    ax.set_ylabel("variance of the average\n(relative to one model)")
+    ax.set_ylim(0, 1.1)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_search(curves: dict, chosen: dict | None = None):
+    """One panel per fusion: validation metric against the weight w of the first model.
+
+    Taught in 07_fusion. ``curves``: ``{title: (grid, scores)}`` (from
+    ``fusion.weight_scores``); ``chosen``: ``{title: w}`` marked with a dashed line.
+    """
+    plt = _plt()
+    if not curves:
+        raise ValueError("plot_weight_search got no curves; pass {title: (grid, scores)}.")
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.0 * len(curves), 2.9), squeeze=False)
+    for ax, (title, (grid, scores)) in zip(axes.flat, curves.items()):
+        ax.plot(grid, scores, "o-", ms=3)
+        if chosen and title in chosen:
+            ax.axvline(chosen[title], color="C3", ls="--", lw=1,
+                       label=f"chosen w = {chosen[title]:.2f}")
+            ax.legend(frameon=False, fontsize=8)
+        ax.axvline(0.5, color="0.6", ls=":", lw=1)
+        ax.set_xlabel("weight w of the first model")
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_threshold_tradeoff(curve: dict, marks: dict | None = None, title: str | None = None):
+    """Sensitivity and specificity against the decision threshold, with vertical marks.
+
+    Taught in 07_fusion. ``curve``: ``{"threshold", "SE", "SP"}`` from
+    ``fusion.sensitivity_specificity_curve``; ``marks``: ``{label: threshold}``.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 3.0))
+    ax.plot(curve["threshold"], curve["SE"], label="sensitivity (melanoma found)")
+    ax.plot(curve["threshold"], curve["SP"], label="specificity (benign cleared)")
+    for k, (label, threshold) in enumerate((marks or {}).items()):
+        ax.axvline(threshold, color=f"C{k + 2}", ls="--", lw=1, label=f"{label}: {threshold:.2f}")
+    ax.set_xlabel("threshold (melanoma when score > threshold)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize=7, loc="lower left")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cams(images, heatmaps: dict, titles: Sequence[str] | None = None, size: float = 1.9):
+    """Fig. 9: a row of images, then one row of heatmap overlays per model.
+
+    Taught in 08_visualisation_and_demo. ``heatmaps``: ``{model name: (N, H, W) in [0, 1]}``.
+    """
+    from .explain import overlay
+
+    plt = _plt()
+    n = len(images)
+    rows = 1 + len(heatmaps)
+    fig, axes = plt.subplots(rows, n, figsize=(size * n, size * rows + 0.3), squeeze=False)
+    for j in range(n):
+        image = np.clip(np.asarray(images[j]), 0, 255).astype(np.uint8)
+        axes[0, j].imshow(image)
+        if titles is not None:
+            axes[0, j].set_title(titles[j], fontsize=8)
+        for i, (name, maps) in enumerate(heatmaps.items(), start=1):
+            axes[i, j].imshow(overlay(image, maps[j]))
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=9)
+    for i, name in enumerate(heatmaps, start=1):
+        axes[i, 0].set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_embeddings(embeddings: dict, labels, scores: dict | None = None,
+                    class_names=CLASS_NAMES):
+    """Fig. 10: one 2-D embedding per panel, points coloured by class, silhouette in the title.
+
+    Taught in 08_visualisation_and_demo. ``embeddings``: ``{title: (N, 2)}``; ``scores``:
+    ``{title: silhouette}``.
+    """
+    plt = _plt()
+    labels = np.asarray(labels).reshape(-1)
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(3.4 * len(embeddings), 3.3),
+                             squeeze=False)
+    for ax, (title, points) in zip(axes.flat, embeddings.items()):
+        points = np.asarray(points)
+        for k, name in enumerate(class_names):
+            chosen = labels == k
+            ax.scatter(points[chosen, 0], points[chosen, 1], s=14, alpha=0.75,
+                       marker="o" if k == 0 else "^", color="C0" if k == 0 else "C3",
+                       label=f"{name} ({int(chosen.sum())})")
+        if scores and title in scores:
+            title = f"{title}\nsilhouette {scores[title]:+.2f}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probability_maps(images, prob_maps: dict, titles: Sequence[str] | None = None,
+                          size: float = 1.9, cmap: str = "jet"):
+    """Fig. 12: images (rows) and each model's probability map (columns) with its 0.5 contour
+    and a shared colour bar. Taught in 08_visualisation_and_demo.
+
+    ``prob_maps``: ``{model name: (N, H, W) in [0, 1]}``.
+    """
+    plt = _plt()
+    n = len(images)
+    cols = 1 + len(prob_maps)
+    fig, axes = plt.subplots(n, cols, figsize=(size * cols + 0.8, size * n), squeeze=False)
+    shown = None
+    for i in range(n):
+        axes[i, 0].imshow(np.clip(np.asarray(images[i]), 0, 255).astype(np.uint8))
+        if titles is not None:
+            axes[i, 0].set_ylabel(titles[i], fontsize=8)
+        for j, (name, maps) in enumerate(prob_maps.items(), start=1):
+            prob = np.squeeze(np.asarray(maps[i]))
+            shown = axes[i, j].imshow(prob, cmap=cmap, vmin=0, vmax=1)
+            if prob.min() < 0.5 < prob.max():
+                axes[i, j].contour(prob, levels=[0.5], colors="white", linewidths=1)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=9)
+    if n:
+        axes[0, 0].set_title("image", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    if shown is not None:
+        bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+        bar.set_label("lesion probability (white line: 0.5)", fontsize=8)
+    return fig
+
+
+def plot_contours(images, true_masks, pred_masks, titles: Sequence[str] | None = None,
+                  ncols: int = 5, size: float = 2.0):
+    """Fig. 13 / 14(a): prediction (blue) and ground truth (red) outlines on each image.
+
+    Taught in 08_visualisation_and_demo. Masks: ``(H, W)`` binary (0/255, bool or 0/1) or
+    probability maps (outlined at 0.5).
+    """
+    plt = _plt()
+    n = len(images)
+    if len(true_masks) != n or len(pred_masks) != n:
+        raise ValueError(f"plot_contours needs one true and one predicted mask per image; got "
+                         f"{n} images, {len(true_masks)} true and {len(pred_masks)} predicted.")
+    fig, axes = _grid(n, ncols, size)
+    for i, ax in enumerate(axes):
+        if i >= n:
+            break
+        ax.imshow(np.clip(np.asarray(images[i]), 0, 255).astype(np.uint8))
+        for mask, colour in ((true_masks[i], "red"), (pred_masks[i], "blue")):
+            mask = np.squeeze(np.asarray(mask)).astype(np.float32)
+            level = 127.5 if mask.max() > 1 else 0.5
+            if mask.min() < level < mask.max():
+                ax.contour(mask, levels=[level], colors=colour, linewidths=1.4)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.suptitle("red: ground truth   blue: prediction", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- segmentation (06) ---
+__all__ += ["plot_unet_skips"]
+
+
+def plot_unet_skips(levels, input_shape, title: str | None = None):
+    """The U of a U-Net drawn from its layer shapes: encoder feature maps down the left, decoder
+    blocks up the right, each skip connection as an arrow across at its resolution.
+
+    Taught in 06_unet_segmentation. ``levels``: the list of
+    :func:`course_lib.models.unet.skip_connections` (deepest first); ``input_shape``:
+    ``(height, width, 3)`` of the model input. Boxes are labelled ``height×width×channels``
+    (and the encoder layer that feeds the skip); a box's width grows with its channel count.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    plt = _plt()
+    if not levels:
+        raise ValueError("plot_unet_skips got no levels; pass unet.skip_connections(model).")
+    height = int(input_shape[0])
+
+    def depth(shape):  # 0 at full size, 1 at half size, ...
+        return float(np.log2(height / shape[0]))
+
+    def text(shape):
+        return "×".join(str(int(v)) for v in shape)
+
+    bottom = levels[0]["input_shape"]
+    max_depth = depth(bottom)
+    fig, ax = plt.subplots(figsize=(8.6, 1.0 + 0.85 * (max_depth + 1)))
+    max_channels = max([bottom[2]] + [lv["skip_shape"][2] for lv in levels if lv["skip_shape"]]
+                       + [lv["output_shape"][2] for lv in levels])
+
+    def box(x, y, shape, label, colour):
+        width = 1.25 + 0.6 * np.sqrt(shape[2] / max_channels)
+        ax.add_patch(FancyBboxPatch((x - width / 2, -y - 0.3), width, 0.6,
+                                    boxstyle="round,pad=0.02", fc=colour, ec="0.3", lw=0.8))
+        ax.text(x, -y, label, ha="center", va="center", fontsize=7.5)
+        return width
+
+    def arrow(start, end, colour="0.35", style="-|>", rad=0.0):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=9,
+                                     color=colour, lw=1.0,
+                                     connectionstyle=f"arc3,rad={rad}"))
+
+    left, right = 0.0, 4.6
+    full_size_skip = any(lv["skip_shape"] is not None and depth(lv["skip_shape"]) == 0
+                         for lv in levels)
+    input_y = -0.9 if full_size_skip else 0.0  # the plain U-Net has a full-size skip
+    encoder_points = [(input_y, tuple(input_shape), f"input\n{text(input_shape)}")]
+    for level in reversed(levels):
+        if level["skip_shape"] is not None:
+            encoder_points.append((depth(level["skip_shape"]), level["skip_shape"],
+                                   f"{text(level['skip_shape'])}\n{level['skip_layer']}"))
+    encoder_points.append((max_depth, bottom, f"encoder output\n{text(bottom)}"))
+    for k, (y, shape, label) in enumerate(encoder_points):
+        box(left, y, shape, label, "#dbe9f6")
+        if k:
+            arrow((left, -encoder_points[k - 1][0] - 0.32), (left, -y + 0.32))
+    previous = (left, max_depth)
+    for level in levels:
+        y = depth(level["output_shape"])
+        box(right, y, level["output_shape"],
+            f"decoder_stage{level['stage']}\n{text(level['output_shape'])}", "#fde3c8")
+        start = (previous[0] + (0.9 if previous[0] == left else 0.0), -previous[1])
+        arrow(start if previous[0] == left else (right, -previous[1] + 0.32),
+              (right - 0.85, -y) if previous[0] == left else (right, -y - 0.32))
+        if level["skip_shape"] is not None:
+            arrow((left + 0.95, -y), (right - 0.95, -y), colour="#2b7bba")
+            ax.text((left + right) / 2, -y + 0.1, f"skip: concat {level['skip_shape'][2]} ch",
+                    ha="center", va="bottom", fontsize=7, color="#2b7bba")
+        previous = (right, y)
+    out_shape = tuple(levels[-1]["output_shape"][:2]) + (1,)
+    head_x = right + 2.2
+    box(head_x, previous[1], [0, 0, 1], f"sigmoid mask\n{text(out_shape)}", "#d9f0d3")
+    arrow((right + 0.95, -previous[1]), (head_x - 0.7, -previous[1]))
+    ax.set_xlim(left - 1.1, head_x + 1.0)
+    ax.set_ylim(-max_depth - 0.6, 0.6 - input_y)
+    ax.set_yticks([-d for d in range(int(max_depth) + 1)])
+    ax.set_yticklabels([f"1/{2 ** d}" if d else "full" for d in range(int(max_depth) + 1)],
+                       fontsize=8)
+    ax.set_ylabel("resolution", fontsize=8)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title or "encoder (left), decoder (right; each block upsamples ×2), skip "
+                 "connections (blue)", fontsize=9)
+    fig.tight_layout()
+    return fig
