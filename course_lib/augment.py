@@ -457,10 +457,22 @@ class ExpansionPlan:
         return {group: self.multipliers[group] * count + self.extras[group]
                 for group, count in self.class_counts.items()}
 
-    def variants(self, multiplier: int) -> list[str]:
+    def variants(self, multiplier: int, rng=None) -> list[str]:
         """Recipe names for a source image with ``multiplier`` images: ``"original"``, single op
-        names, then ``"composition"`` for each random composition."""
-        singles = list(self.single_ops[:multiplier - 1])
+        names, then ``"composition"`` for each random composition.
+
+        With ``rng`` (what :func:`expand` passes), an image that gets fewer single ops than
+        ``single_ops`` holds draws them at random. Without it they are the first ones in order,
+        which would give every benign image (x3) only two rotations while every melanoma (x13)
+        also gets crops, brightness changes and occlusion boxes: a shortcut ("black box =>
+        melanoma") a network could learn instead of the lesion.
+        """
+        n_singles = min(multiplier - 1, len(self.single_ops))
+        if rng is not None and n_singles < len(self.single_ops):
+            chosen = sorted(_as_rng(rng).choice(len(self.single_ops), n_singles, replace=False))
+            singles = [self.single_ops[i] for i in chosen]
+        else:
+            singles = list(self.single_ops[:n_singles])
         return ["original"] + singles + ["composition"] * (multiplier - 1 - len(singles))
 
     def describe(self) -> str:
@@ -639,7 +651,8 @@ def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recip
         multiplier_of[index] = plan.multipliers[group]
     jobs: list[tuple[int, str]] = []  # (source index, recipe)
     for source in range(n_images):
-        jobs.extend((source, recipe) for recipe in plan.variants(int(multiplier_of[source])))
+        jobs.extend((source, recipe)
+                    for recipe in plan.variants(int(multiplier_of[source]), rng))
     extra_jobs = []
     for group, index in groups.items():
         wanted = plan.extras[group]
