@@ -4,6 +4,7 @@ Taught in 00_setup_and_metrics.
 """
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -70,6 +71,9 @@ def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> c
     from . import require
 
     require(verbose=False)
+    # TensorFlow's Python logger prints "retracing" notices (e.g. from predict on new shapes)
+    # that would land in stored outputs; errors still show.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     profile = config.get_profile(profile_name)
     config.set_seed(profile.seed, deterministic=profile.deterministic)
     if not quiet:

@@ -181,3 +181,41 @@ def test_select_head_needs_both_classes_for_ap(small_dc):
         D.select_head(small_dc, images(2), [1, 1], metric="ap")
     with pytest.raises(ValueError, match="metric must be"):
         D.select_head(small_dc, images(2), [0, 1], metric="f1")
+
+
+def _toy_splits(n_train=20, n_val=8, size=8):
+    from course_lib.data.splits import Splits
+
+    rng = np.random.default_rng(0)
+    y_train = np.array([1] * (n_train // 5) + [0] * (n_train - n_train // 5))
+    y_val = np.array([1, 0] * (n_val // 2))
+    return Splits(x_train=rng.integers(0, 256, (n_train, size, size, 3), dtype=np.uint8),
+                  y_train=y_train, m_train=None,
+                  x_val=rng.integers(0, 256, (n_val, size, size, 3), dtype=np.uint8),
+                  y_val=y_val, m_val=None, x_test=None, y_test=None, m_test=None,
+                  ids_train=[], ids_val=[], ids_test=[], image_size=size)
+
+
+def test_dc_pair_sequences_on_the_fly_and_expanded():
+    from course_lib import config
+
+    splits = _toy_splits()
+    profile = config.get_profile("smoke", batch_size=4)
+    train_pairs, val_pairs = D.dc_pair_sequences(splits, profile)
+    (x1, x2), targets = train_pairs[0]
+    assert x1.shape == (4, 8, 8, 3) and set(targets) == {"cls1", "cls2", "same"}
+    assert len(train_pairs) == 5 and len(val_pairs) == 2
+    (v1, _), _ = val_pairs[0]
+    assert any(np.array_equal(v1[0], image) for image in splits.x_val), "validation unaugmented"
+    expanded, _ = D.dc_pair_sequences(splits, config.get_profile("paper", batch_size=4))
+    assert len(expanded) * 4 >= 20 * 4430 // 900 - 4, "the paper profile expands offline"
+    with pytest.raises(ValueError, match="load_splits"):
+        D.dc_pair_sequences("not splits", profile)
+
+
+def test_plot_dc_architecture_returns_a_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = D.plot_dc_architecture()
+    assert figure.axes and hasattr(figure, "savefig")

@@ -476,5 +476,7 @@ def build_classifier(backbone: str, input_shape=(224, 224, 3), weights=None,
         raise ValueError(f"num_classes must be an integer >= 2 (the paper: 2, benign / "
                          f"melanoma); got {num_classes!r}.")
     base = build_backbone(backbone, input_shape=input_shape, weights=weights)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(base.output)
+    # dtype float32: the softmax stays in float32 under mixed precision
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions",
+                           dtype="float32")(base.output)
     return keras.Model(base.input, outputs, name=name or f"{base.name.removesuffix('_backbone')}")

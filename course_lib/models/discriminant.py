@@ -31,7 +31,7 @@ from .backbones import build_backbone
 __all__ = [
     "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
     "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
-    "select_head", "selected_head",
+    "select_head", "selected_head", "dc_pair_sequences", "plot_dc_architecture",
 ]
 
 #: Eq. (5): weights of the two classification losses (A, B) and the discriminant loss (C).
@@ -82,11 +82,11 @@ def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weigh
     x2 = keras.Input(shape=feature_model.input.shape[1:], name="x2")
     f1 = feature_model(x1)
     f2 = feature_model(x2)  # the same layer object: one set of weights
-    cls1 = layers.Dense(2, activation="softmax", name="cls1")(f1)
-    cls2 = layers.Dense(2, activation="softmax", name="cls2")(f2)
+    cls1 = layers.Dense(2, activation="softmax", name="cls1", dtype="float32")(f1)
+    cls2 = layers.Dense(2, activation="softmax", name="cls2", dtype="float32")(f2)
     distance = SquaredDifference(name="discriminant")([f1, f2])
     hidden = layers.Dense(512, activation="relu", name="same_fc")(distance)
-    same = layers.Dense(2, activation="softmax", name="same")(hidden)
+    same = layers.Dense(2, activation="softmax", name="same", dtype="float32")(hidden)
     return keras.Model([x1, x2], {"cls1": cls1, "cls2": cls2, "same": same},
                        name=name or f"dc_{backbone.strip().lower()}")
 
@@ -260,3 +260,92 @@ def select_head(model: keras.Model, val_images, val_labels, metric="ap",
     best = "cls2" if scores["cls2"] > scores["cls1"] else "cls1"
     _SELECTED_HEADS[model] = best
     return best, scores
+
+
+def dc_pair_sequences(splits, profile, augment: bool = True, seed: int | None = None):
+    """Training and validation pairs for a DC model, as 04 and 05 train them.
+
+    Taught in 04_discriminant_network. ``splits`` comes from
+    :func:`course_lib.data.load_splits`, ``profile`` from :mod:`course_lib.config`. Training
+    pairs follow the paper's 1:4 Method1:Method2 schedule (:class:`course_lib.pairs.PairSequence`,
+    batch ``profile.batch_size``). With ``augment=True`` the training images are augmented with
+    the paper's operations: expanded once, offline, when the profile asks for the paper's
+    expansion (``profile.expand_classification``, 900 -> 4430 scaled to the split's size),
+    otherwise every image of every pair gets a fresh random composition
+    (:func:`course_lib.augment.random_composition`). Validation pairs use the validation split
+    unchanged. Returns ``(train_pairs, val_pairs)`` with targets keyed "cls1", "cls2", "same".
+    """
+    from .. import augment as augmentation
+    from ..pairs import PairSequence
+
+    if not hasattr(splits, "x_train") or not hasattr(profile, "batch_size"):
+        raise ValueError("dc_pair_sequences(splits, profile) expects the Splits of "
+                         "course_lib.data.load_splits(profile) and a course_lib.config.Profile.")
+    seed = profile.seed if seed is None else int(seed)
+    images, labels, on_the_fly = splits.x_train, np.asarray(splits.y_train), None
+    if augment and profile.expand_classification:
+        target = augmentation.scale_target(profile.expand_classification, len(labels))
+        plan = augmentation.classification_plan(labels, target)
+        images, _, labels, _ = augmentation.expand(images, None, labels, plan, rng=seed)
+    elif augment:
+        def on_the_fly(image, rng):
+            return augmentation.random_composition(image, rng=rng)
+    names = ("cls1", "cls2", "same")
+    train_pairs = PairSequence(images, labels, batch_size=profile.batch_size, seed=seed,
+                               augment=on_the_fly, output_names=names)
+    val_pairs = PairSequence(splits.x_val, np.asarray(splits.y_val),
+                             batch_size=profile.batch_size, seed=seed + 1, output_names=names)
+    return train_pairs, val_pairs
+
+
+def plot_dc_architecture(backbone: str = "MobileNetV1 / DenseNet-121", feature_dim: int = 1024,
+                         loss_weights: dict | None = None,
+                         classification_loss: str = "cross-entropy"):
+    """Draw the DC model of Fig. 2 (boxes and arrows); returns the matplotlib Figure.
+
+    Taught in 04_discriminant_network. The two backbone boxes are ONE network (shared weights,
+    dashed link); ``loss_weights`` (default :data:`DC_LOSS_WEIGHTS`) label the three losses of
+    Eq. (5); ``classification_loss`` names the loss of the two heads (e.g. "focal loss").
+    """
+    import matplotlib.pyplot as plt
+
+    weights = dict(DC_LOSS_WEIGHTS if loss_weights is None else loss_weights)
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.set(xlim=(-0.2, 11.4), ylim=(-0.6, 4.6))
+    ax.axis("off")
+    colours = {"input": "#dbe9f6", "backbone": "#fde2c4", "feature": "#e6e6e6",
+               "head": "#d5efd5", "disc": "#f6d5e5"}
+
+    def box(x, y, text, kind):
+        ax.text(x, y, text, ha="center", va="center", fontsize=9,
+                bbox=dict(boxstyle="round,pad=0.4", fc=colours[kind], ec="0.3"))
+
+    def arrow(start, end, **style):
+        ax.annotate("", xy=end, xytext=start,
+                    arrowprops=dict(arrowstyle="->", color="0.25", lw=1.2, **style))
+
+    for y, k in ((3.4, 1), (0.6, 2)):
+        head_y = y + (0.8 if k == 1 else -0.8)
+        box(0.4, y, f"$x_{k}$\nimage", "input")
+        box(2.4, y, f"{backbone}\n(feature extractor)", "backbone")
+        box(4.6, y, f"GAP → $f_{k}$\n({feature_dim})", "feature")
+        box(6.9, head_y, f"Dense(2, softmax)\n\"cls{k}\": class of $x_{k}$", "head")
+        arrow((0.85, y), (1.3, y))
+        arrow((3.5, y), (3.95, y))
+        arrow((5.25, y), (5.85, head_y))
+        arrow((5.25, y), (6.2, 2.0 + (0.3 if k == 1 else -0.3)))
+        letter = "A" if k == 1 else "B"
+        ax.text(8.1, head_y, f"$L_{k}$ ({classification_loss}), {letter} = {weights[f'cls{k}']:g}",
+                va="center", fontsize=9)
+    ax.plot([2.4, 2.4], [2.85, 1.15], ls="--", color="0.4")
+    ax.text(2.5, 2.0, "shared\nweights", fontsize=8, color="0.3", va="center")
+    box(6.9, 2.0, "D = $(f_1 - f_2)^2$\nEq. 2, no weights", "disc")
+    box(8.75, 2.0, "Dense(512, ReLU)", "disc")
+    box(10.55, 2.0, "Dense(2, softmax)\n\"same\": same class?", "disc")
+    arrow((7.6, 2.0), (8.1, 2.0))
+    arrow((9.4, 2.0), (9.75, 2.0))
+    ax.text(10.55, 1.25, f"$L_d$ (cross-entropy), C = {weights['same']:g}", ha="center",
+            fontsize=9)
+    ax.set_title("DC model (Fig. 2): $L_{total} = A L_1 + B L_2 + C L_d$ (Eq. 5)")
+    fig.tight_layout()
+    return fig
