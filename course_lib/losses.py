@@ -204,3 +204,105 @@ def cross_entropy_numpy(y, p, epsilon: float = EPSILON) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     p = np.clip(np.asarray(p, dtype=np.float64), epsilon, 1.0 - epsilon)
     return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
+
+
+# =============================================================================================
+# Segmentation losses (06_unet_segmentation): BCE + Dice of Eq. 6-11 and the focal variant of
+# Table X. Each returns ONE value per image, shape (N,); Keras averages them over the batch.
+# =============================================================================================
+
+#: The paper's epsilon in the Dice loss (Eq. 10): "set to 1 (avoid division zero)".
+DICE_EPSILON = 1.0
+#: Table X's focal loss for segmentation: alpha (the paper's theta) weights LESION pixels.
+SEGMENTATION_FOCAL_ALPHA = 0.75
+SEGMENTATION_FOCAL_GAMMA = 1.25
+
+__all__ += ["DICE_EPSILON", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "dice_loss",
+            "binary_crossentropy_per_image", "bce_dice_loss", "SegmentationFocalLoss",
+            "segmentation_focal_loss"]
+
+
+def _per_image(y_true, y_pred):
+    """Masks ``(N, H, W)`` or ``(N, H, W, 1)`` (either for either) -> two ``(N, H*W)`` tensors."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    if len(y_pred.shape) < 2:
+        raise ValueError(f"Segmentation losses expect a batch of masks (N, H, W) or (N, H, W, 1); "
+                         f"got y_pred of shape {tuple(y_pred.shape)}.")
+    y_true = ops.cast(y_true, y_pred.dtype)
+    batch = ops.shape(y_pred)[0]
+    return ops.reshape(y_true, (batch, -1)), ops.reshape(y_pred, (batch, -1))
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+def dice_loss(y_true, y_pred, epsilon: float = DICE_EPSILON):
+    """Eq. (6)-(8) and (10): the Dice loss of EACH image, shape ``(N,)``.
+
+    Taught in 06_unet_segmentation. With P the predicted probabilities and Y the 0/1 truth of
+    one image, summed over its w x h pixels: S1 = sum(P * Y), S2 = sum(Y), S3 = sum(P) and
+
+        L_Dice = 1 - (2 * S1 + epsilon) / (S2 + S3 + epsilon),   epsilon = 1.
+
+    ``y_true``/``y_pred``: ``(N, H, W)`` or ``(N, H, W, 1)``. Per image, not over the whole
+    batch: a small lesion counts as much as a big one, as in the challenge's per-image JA.
+    An empty truth predicted empty gives 0 (epsilon / epsilon).
+    """
+    y_true, y_pred = _per_image(y_true, y_pred)
+    s1 = ops.sum(y_pred * y_true, axis=-1)
+    s2 = ops.sum(y_true, axis=-1)
+    s3 = ops.sum(y_pred, axis=-1)
+    return 1.0 - (2.0 * s1 + epsilon) / (s2 + s3 + epsilon)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+def binary_crossentropy_per_image(y_true, y_pred, epsilon: float = EPSILON):
+    """Eq. (9): the binary cross-entropy averaged over each image's pixels, shape ``(N,)``.
+
+    Taught in 06_unet_segmentation. ``-1/(w h) * sum(Y ln P + (1 - Y) ln(1 - P))``, with P
+    clipped to [epsilon, 1 - epsilon] (Keras' epsilon) so that ln never sees 0.
+    """
+    y_true, y_pred = _per_image(y_true, y_pred)
+    p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+    return -ops.mean(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+def bce_dice_loss(y_true, y_pred):
+    """Eq. (11): L_BCE_Dice = L_Dice + L_Cross per image, shape ``(N,)`` -- the paper's U-Net loss.
+
+    Taught in 06_unet_segmentation. Use it directly: ``model.compile(loss=bce_dice_loss)``.
+    The cross-entropy term gives every pixel a gradient; the Dice term measures the overlap of
+    the whole lesion and is insensitive to how much background an image has.
+    """
+    return dice_loss(y_true, y_pred) + binary_crossentropy_per_image(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class SegmentationFocalLoss(BinaryFocalLoss):
+    """Lin et al.'s focal loss per pixel, averaged over each image's pixels: shape ``(N,)``.
+
+    Taught in 06_unet_segmentation (Table X). Same formula as :class:`BinaryFocalLoss`, with
+    y = 1 for a lesion pixel: ``-alpha (1 - p)^gamma ln p`` on lesion pixels and
+    ``-(1 - alpha) p^gamma ln(1 - p)`` on background. Made by :func:`segmentation_focal_loss`.
+    """
+
+    def __init__(self, alpha=SEGMENTATION_FOCAL_ALPHA, gamma=SEGMENTATION_FOCAL_GAMMA,
+                 from_logits=False, paper_eq4=False, epsilon=EPSILON,
+                 name="segmentation_focal_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(alpha=alpha, gamma=gamma, from_logits=from_logits, paper_eq4=paper_eq4,
+                         epsilon=epsilon, name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = _per_image(y_true, y_pred)
+        return super().call(y_true, y_pred)  # (N, pixels) -> mean over pixels -> (N,)
+
+
+def segmentation_focal_loss(alpha: float = SEGMENTATION_FOCAL_ALPHA,
+                            gamma: float = SEGMENTATION_FOCAL_GAMMA,
+                            name: str = "segmentation_focal_loss") -> SegmentationFocalLoss:
+    """The focal loss of Table X for a sigmoid U-Net: alpha = 0.75 (the paper's theta, weight of
+    lesion pixels; background gets 0.25), gamma = 1.25. One value per image, shape ``(N,)``.
+
+    Taught in 06_unet_segmentation. The paper found it raises sensitivity but lowers the other
+    four metrics compared with :func:`bce_dice_loss`.
+    """
+    return SegmentationFocalLoss(alpha=alpha, gamma=gamma, name=name)

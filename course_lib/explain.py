@@ -1,0 +1,404 @@
+"""Looking inside the classifiers: CAM, Grad-CAM, features, t-SNE and the silhouette score.
+
+Taught in 08_visualisation_and_demo (paper section IV.A.4, Figs. 9 and 10).
+
+Class activation map (CAM, Zhou et al. 2016). In a network that ends with global average pooling
+(GAP) and one Dense layer, the melanoma logit is a weighted sum of the pooled feature maps::
+
+    z_c = sum_k w_kc * mean_xy A_k(x, y) + b_c  =  mean_xy [ sum_k w_kc * A_k(x, y) ] + b_c
+
+so ``M_c(x, y) = sum_k w_kc A_k(x, y)`` says how much each location adds to class c.
+
+Grad-CAM (Selvaraju et al. 2017) needs no particular head: the weight of map k is the spatial
+MEAN of the gradient of the class score over that map, ``alpha_k = mean_xy dz_c / dA_k(x, y)``,
+and the heatmap is ``ReLU(sum_k alpha_k A_k)``. For a GAP + Dense head, ``dz_c / dA_k(x, y) =
+w_kc / (h * w)`` everywhere, so Grad-CAM equals CAM up to the factor ``1 / (h * w)`` -- which
+the normalisation to [0, 1] removes. Both functions here clip negative evidence (ReLU) and divide
+by the maximum, so on such models they return the same map.
+
+Both read the LAST convolutional activation (:data:`course_lib.models.LAST_CONV_LAYER`:
+MobileNet ``conv_pw_13_relu``, DenseNet-121 ``relu``; 7 x 7 at 224 px, 2 x 2 at 64 px), which is
+why the heatmaps are coarse blobs upsampled to the image size.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = [
+    "find_last_conv_layer", "cam", "grad_cam", "gradcam_weights", "overlay", "inside_fraction",
+    "extract_features", "tsne_embedding", "silhouette",
+]
+
+
+# --------------------------------------------------------------------------- model plumbing
+
+def _is_model(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model)
+
+
+def _nested_backbone(model):
+    """The nested feature model of a DC model (or of dc_classifier's model), else None."""
+    for layer in model.layers:
+        if layer.name == "backbone" and _is_model(layer):
+            return layer
+    return None
+
+
+def _rank4_layers(model) -> list:
+    found = []
+    for layer in model.layers:
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):  # layers used more than once, inputs
+            continue
+        if len(shape) == 4 and not layer.__class__.__name__ == "InputLayer":
+            found.append(layer.name)
+    return found
+
+
+def find_last_conv_layer(model) -> str:
+    """Name of the last layer with 4-D (feature map) output: what CAM and Grad-CAM read.
+
+    Taught in 08_visualisation_and_demo. For a DC model (or its single-input classifier) the
+    search runs inside the shared ``backbone``. On the course's backbones this gives
+    :data:`course_lib.models.LAST_CONV_LAYER` (e.g. ``conv_pw_13_relu`` for MobileNet).
+    """
+    inner = _nested_backbone(model) or model
+    names = _rank4_layers(inner)
+    if not names:
+        raise ValueError(f"Model {model.name!r} has no layer with 4-D output (feature maps); "
+                         "CAM and Grad-CAM need a convolutional network.")
+    return names[-1]
+
+
+def _head_layer(model, head):
+    """The Dense layer that turns pooled features into class scores."""
+    from keras import layers
+
+    if len(model.inputs) == 2:  # a DC model: pick a classification head
+        from .models.discriminant import selected_head
+
+        head = head or selected_head(model) or "cls1"
+        if head not in ("cls1", "cls2"):
+            raise ValueError(f"head must be 'cls1' or 'cls2' for a DC model; got {head!r}.")
+        return model.get_layer(head)
+    last = model.layers[-1]
+    return last if isinstance(last, layers.Dense) else None
+
+
+def _parts(model, layer_name, head):
+    """``(feature_model, dense)``: feature_model maps one image batch to
+    ``[feature maps of layer_name, input of the head]`` (or the model output when the model
+    does not end in a Dense layer, then ``dense`` is None)."""
+    import keras
+
+    backbone = _nested_backbone(model)
+    layer_name = layer_name or find_last_conv_layer(model)
+    dense = _head_layer(model, head)
+    if backbone is not None:
+        try:
+            conv = backbone.get_layer(layer_name)
+        except ValueError:
+            raise ValueError(f"No layer {layer_name!r} in the backbone of {model.name!r}; use "
+                             f"find_last_conv_layer(model) ({find_last_conv_layer(model)!r}).")
+        if dense is None:
+            raise ValueError(f"{model.name!r} has a backbone but no Dense head to read.")
+        feature_model = keras.Model(backbone.inputs[0], [conv.output, backbone.output])
+        return feature_model, dense
+    try:
+        conv = model.get_layer(layer_name)
+    except ValueError:
+        raise ValueError(f"No layer {layer_name!r} in {model.name!r}; use "
+                         f"find_last_conv_layer(model) ({find_last_conv_layer(model)!r}).")
+    if len(conv.output.shape) != 4:
+        raise ValueError(f"Layer {layer_name!r} outputs shape {tuple(conv.output.shape)}, not "
+                         "feature maps (batch, height, width, channels); pick a convolutional "
+                         "layer, e.g. find_last_conv_layer(model).")
+    second = dense.input if dense is not None else model.outputs[0]
+    return keras.Model(model.inputs[0], [conv.output, second]), dense
+
+
+def _as_batch(image) -> tuple[np.ndarray, bool]:
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 3:
+        return array[None], True
+    if array.ndim == 4:
+        return array, False
+    raise ValueError(f"image must be (height, width, channels) or a batch (n, height, width, "
+                     f"channels) with values in [0, 255]; got shape {array.shape}.")
+
+
+def _check_class_index(class_index, n_classes) -> int:
+    if not isinstance(class_index, (int, np.integer)) or not 0 <= class_index < n_classes:
+        raise ValueError(f"class_index must be an integer in 0..{n_classes - 1} (1 = melanoma); "
+                         f"got {class_index!r}.")
+    return int(class_index)
+
+
+def _normalise_and_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """ReLU, resize bilinearly to ``size``, divide each map by its maximum (all-zero maps stay
+    zero): every non-zero heatmap then peaks at exactly 1."""
+    import tensorflow as tf
+
+    maps = np.maximum(np.asarray(maps, dtype=np.float32), 0.0)
+    maps = tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
+    maps = np.maximum(maps, 0.0)
+    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+    maps = np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+    return np.clip(maps, 0.0, 1.0)
+
+
+def _finish(maps, batch, single):
+    heatmaps = _normalise_and_resize(maps, batch.shape[1:3])
+    return heatmaps[0] if single else heatmaps
+
+
+# --------------------------------------------------------------------------- CAM / Grad-CAM
+
+def cam(model, image, layer_name: str | None = None, class_index: int = 1,
+        head: str | None = None) -> np.ndarray:
+    """Class activation map of a GAP + Dense classifier, in [0, 1] at the image size.
+
+    Taught in 08_visualisation_and_demo (Fig. 9). ``M_c = ReLU(sum_k w_kc A_k)``, resized
+    bilinearly to the image, then divided by its maximum.
+
+    Args:
+        model: a classifier from ``build_classifier`` or a DC model (``build_dc_model``; the
+            head picked by ``select_head``, else ``head``, else "cls1"), or any model whose last
+            layer is a Dense layer fed by the global average of ``layer_name``'s maps.
+        image: ``(H, W, 3)`` or a batch ``(N, H, W, 3)``, values in [0, 255].
+        layer_name: the feature maps to weight (default :func:`find_last_conv_layer`).
+        class_index: 1 = melanoma, 0 = benign.
+
+    Returns ``(H, W)`` (or ``(N, H, W)``) float32. Raises ``ValueError`` when the Dense layer is
+    not fed by the spatial mean of those maps (then CAM is undefined: use :func:`grad_cam`).
+    """
+    batch, single = _as_batch(image)
+    feature_model, dense = _parts(model, layer_name, head)
+    if dense is None:
+        raise ValueError(f"CAM needs a model that ends with a Dense layer after global average "
+                         f"pooling; {model.name!r} does not. Use grad_cam instead.")
+    kernel = np.asarray(dense.kernel)
+    class_index = _check_class_index(class_index, kernel.shape[1])
+    maps, pooled = (np.asarray(t) for t in feature_model(batch, training=False))
+    if maps.shape[-1] != kernel.shape[0] or not np.allclose(
+            maps.mean(axis=(1, 2)), pooled, rtol=1e-3, atol=1e-4):
+        raise ValueError(f"The Dense layer of {model.name!r} is not fed by the global average of "
+                         f"layer {layer_name or find_last_conv_layer(model)!r}, so CAM is "
+                         "undefined there; use grad_cam (it works for any head).")
+    return _finish(maps @ kernel[:, class_index], batch, single)
+
+
+def gradcam_weights(gradients) -> np.ndarray:
+    """Grad-CAM's channel weights: the spatial mean of the gradients of each feature map.
+
+    Taught in 08_visualisation_and_demo (Exercise 8.1). ``gradients``: ``(height, width,
+    channels)`` -> ``(channels,)``, or a batch ``(n, height, width, channels)`` -> ``(n,
+    channels)``.
+    """
+    gradients = np.asarray(gradients, dtype=np.float64)
+    if gradients.ndim not in (3, 4):
+        raise ValueError(f"gradients must be (height, width, channels) or (n, height, width, "
+                         f"channels); got shape {gradients.shape}.")
+    return gradients.mean(axis=(-3, -2))
+
+
+def grad_cam(model, image, layer_name: str | None = None, class_index: int = 1,
+             head: str | None = None) -> np.ndarray:
+    """Grad-CAM heatmap in [0, 1] at the image size. Taught in 08_visualisation_and_demo.
+
+    With ``tf.GradientTape``: the gradient of the class score with respect to the maps ``A_k`` of
+    ``layer_name``, averaged over space (:func:`gradcam_weights`), weights the maps;
+    ``ReLU(sum_k alpha_k A_k)`` is resized bilinearly and divided by its maximum. The class score
+    is the LOGIT (before softmax) when the model ends with a Dense layer, as in the Grad-CAM
+    paper; otherwise the model's output for ``class_index``.
+
+    Arguments as in :func:`cam`; ``layer_name`` may be any layer with feature-map output.
+    """
+    import tensorflow as tf
+    from keras import ops
+
+    batch, single = _as_batch(image)
+    feature_model, dense = _parts(model, layer_name, head)
+    inputs = tf.convert_to_tensor(batch)
+    with tf.GradientTape() as tape:
+        maps, second = feature_model(inputs, training=False)
+        if dense is not None:
+            scores = ops.matmul(second, dense.kernel)
+            if dense.use_bias:
+                scores = scores + dense.bias
+        else:
+            scores = second
+        class_index = _check_class_index(class_index, scores.shape[-1])
+        score = scores[:, class_index]
+    gradients = tape.gradient(score, maps)
+    if gradients is None:
+        raise ValueError(f"The class score does not depend on layer {layer_name!r}; pick a layer "
+                         "that feeds the output.")
+    weights = gradcam_weights(np.asarray(gradients))               # (n, channels)
+    maps = np.asarray(maps, dtype=np.float64)
+    return _finish(np.einsum("nhwk,nk->nhw", maps, weights), batch, single)
+
+
+def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+    """The heatmap, coloured with ``cmap``, blended over the image: uint8 ``(H, W, 3)``.
+
+    Taught in 08_visualisation_and_demo. ``image``: ``(H, W, 3)`` in [0, 255]; ``heatmap``:
+    ``(h, w)`` in [0, 1] (resized to the image when sizes differ); ``alpha``: heatmap opacity.
+    """
+    import matplotlib
+
+    image = np.asarray(image, dtype=np.float32)
+    heatmap = np.asarray(heatmap, dtype=np.float32)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be (height, width, 3); got shape {image.shape}.")
+    if heatmap.ndim != 2:
+        raise ValueError(f"heatmap must be 2-D (height, width); got shape {heatmap.shape}.")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1]; got {alpha}.")
+    if heatmap.shape != image.shape[:2]:
+        import tensorflow as tf
+
+        heatmap = tf.image.resize(heatmap[..., None], image.shape[:2]).numpy()[..., 0]
+    colours = matplotlib.colormaps[cmap](np.clip(heatmap, 0, 1))[..., :3] * 255.0
+    blended = (1.0 - alpha) * np.clip(image, 0, 255) + alpha * colours
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def inside_fraction(heatmaps, masks) -> np.ndarray:
+    """Share of each heatmap's mass that lies inside the lesion mask: ``sum(h * m) / sum(h)``.
+
+    Taught in 08_visualisation_and_demo: it puts a number on Fig. 9's "the attention is on the
+    lesion". Compare it with the lesion's share of the image (``masks.mean()``), which is what a
+    heatmap spread evenly over the image would score. ``heatmaps``: ``(N, H, W)`` or ``(H, W)``
+    in [0, 1]; ``masks``: the same shape, any binary encoding (0/255, bool, 0/1). An all-zero
+    heatmap scores NaN.
+    """
+    heatmaps = np.asarray(heatmaps, dtype=np.float64)
+    masks = np.asarray(masks)
+    if heatmaps.shape != masks.shape:
+        raise ValueError(f"heatmaps {heatmaps.shape} and masks {masks.shape} must have the same "
+                         "shape; resize the masks to the image size first.")
+    single = heatmaps.ndim == 2
+    if single:
+        heatmaps, masks = heatmaps[None], masks[None]
+    inside = (masks > (127 if masks.dtype == np.uint8 else 0.5)).reshape(len(masks), -1)
+    heatmaps = heatmaps.reshape(len(heatmaps), -1)
+    total = heatmaps.sum(axis=1)
+    safe = np.where(total > 0, total, 1.0)
+    share = np.where(total > 0, (heatmaps * inside).sum(axis=1) / safe, np.nan)
+    return float(share[0]) if single else share
+
+
+# --------------------------------------------------------------------------- features, t-SNE
+
+def extract_features(model, images, layer_name: str | None = None,
+                     batch_size: int = 32) -> np.ndarray:
+    """Features ``(N, D)`` of ``images`` at ``layer_name``. Taught in 08_visualisation_and_demo.
+
+    Default layer: the pooled feature vector the classification head reads (a DC model's shared
+    backbone output, ``avg_pool`` of a ``build_classifier`` model) -- the features the paper's
+    Fig. 10 clusters. Any layer's output is flattened to one row per image.
+    """
+    import keras
+
+    batch, _ = _as_batch(images)
+    backbone = _nested_backbone(model)
+    if backbone is not None:
+        source = backbone
+        output = backbone.get_layer(layer_name).output if layer_name else backbone.output
+    else:
+        source = model
+        if layer_name is None:
+            dense = _head_layer(model, None)
+            if dense is None:
+                raise ValueError(f"{model.name!r} has no Dense head; pass layer_name.")
+            output = dense.input
+        else:
+            output = model.get_layer(layer_name).output
+    extractor = keras.Model(source.inputs[0], output)
+    # Eager calls in batches: for a notebook's few hundred images this is faster than
+    # extractor.predict, which first traces a graph (seconds per model on a CPU).
+    features = [np.asarray(extractor(batch[start:start + batch_size], training=False))
+                for start in range(0, len(batch), batch_size)]
+    return np.concatenate(features).astype(np.float32).reshape(len(batch), -1)
+
+
+def _features_2d(features, what: str = "features") -> np.ndarray:
+    array = np.asarray(features, dtype=np.float64)
+    if array.ndim < 2:
+        raise ValueError(f"{what} must have one row per image, shape (n, ...); got "
+                         f"{array.shape}.")
+    array = array.reshape(len(array), -1)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} contains NaN or infinite values.")
+    return array
+
+
+def _nearly_identical(array: np.ndarray) -> bool:
+    """True when every row equals the first up to float32 rounding (relative spread < 1e-6)."""
+    return bool(array.std(axis=0).max() <= 1e-6 * max(float(np.abs(array).max()), 1e-12))
+
+
+def tsne_embedding(features, seed: int = 0, perplexity: float | None = None) -> np.ndarray:
+    """2-D t-SNE embedding ``(N, 2)`` of features (scikit-learn). Taught in
+    08_visualisation_and_demo (Fig. 10).
+
+    ``features``: one row per image (any trailing shape is flattened: raw pixels work). Each
+    column is standardised; above 50 dimensions PCA first reduces to 50 (the usual t-SNE
+    recipe: faster, less noise). ``perplexity`` -- roughly the number of neighbours each point
+    attends to -- defaults to ``min(30, (N - 1) / 3)`` (at least 2), since it must stay below N.
+    When every row is (nearly) the same there is nothing to embed: all points are returned at
+    the origin, with a warning.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    array = _features_2d(features)
+    n = len(array)
+    if n < 4:
+        raise ValueError(f"t-SNE needs at least 4 points; got {n}.")
+    if _nearly_identical(array):
+        # e.g. an untrained network whose BatchNorm statistics map every image to one vector
+        warnings.warn("All feature vectors are (nearly) identical: there is nothing for t-SNE to "
+                      "embed, so every point is placed at the origin.", UserWarning, stacklevel=2)
+        return np.zeros((n, 2), dtype=np.float32)
+    std = array.std(axis=0)
+    array = (array - array.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    if array.shape[1] > 50:
+        array = PCA(n_components=min(50, n), random_state=seed).fit_transform(array)
+    if perplexity is None:
+        perplexity = float(min(30.0, max(2.0, (n - 1) / 3.0)))
+    if not 0 < perplexity < n:
+        raise ValueError(f"perplexity must be in (0, {n}) for {n} points; got {perplexity}.")
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed)
+    return tsne.fit_transform(array).astype(np.float32)
+
+
+def silhouette(features_or_embedding, labels) -> float:
+    """Mean silhouette coefficient (Euclidean) of labelled points, in [-1, 1].
+
+    Taught in 08_visualisation_and_demo. For each point, ``a`` = mean distance to the other
+    points of its class, ``b`` = mean distance to the points of the nearest other class,
+    ``s = (b - a) / max(a, b)``: near 1 when classes form tight, separate clusters, near 0 when
+    they overlap. It turns Fig. 10's "the classes cluster" into a number. Points that are all
+    the same up to float rounding (an untrained network) score 0, as identical points do.
+    """
+    from sklearn.metrics import silhouette_score
+
+    array = _features_2d(features_or_embedding, "features_or_embedding")
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size != len(array):
+        raise ValueError(f"{len(array)} points but {labels.size} labels; pass one label per row.")
+    n_classes = len(np.unique(labels))
+    if not 2 <= n_classes <= len(array) - 1:
+        raise ValueError(f"the silhouette score needs 2 to n - 1 classes; got {n_classes} "
+                         f"class(es) for {len(array)} points.")
+    if _nearly_identical(array):  # distances are rounding noise: no structure at all
+        return 0.0
+    return float(silhouette_score(array, labels, metric="euclidean"))

@@ -1,0 +1,720 @@
+"""U-Nets for lesion segmentation: a lightweight encoder under a standard decoder.
+
+Taught in 06_unet_segmentation (paper sections III.C and IV.B, Fig. 3 and 6, Tables VIII-X).
+
+The paper keeps the U-Net's decoder and swaps its encoder for a lightweight CNN (Fig. 3):
+
+::
+
+    image -> encoder (MobileNetV1 / DenseNet-121 ...) -> 1/32 feature map
+          -> 5 x decoder block (Fig. 6c):
+             UpSampling2D(2) -> concat skip -> 2 x (Conv3x3 -> BN -> ReLU)
+          -> Conv3x3 -> sigmoid: one lesion probability per pixel, (N, H, W, 1)
+
+The decoder follows the ``segmentation_models`` 0.2.x U-Net that reproduces the paper's model
+sizes: filters (256, 128, 64, 32, 16), convolutions without bias (BatchNorm follows), the
+four skips taken from the encoder at 1/16, 1/8, 1/4 and 1/2 of the input size, no skip for
+the last block, no centre block. Every model takes float32 RGB in [0, 255] and carries its
+preprocessing as weightless layers (as :mod:`course_lib.models.backbones` does).
+
+=====================  ===========================  ==========================================
+``encoder``            Table VIII (size)            this module (total parameters, 224x224x3)
+=====================  ===========================  ==========================================
+``mobilenet``          U-MobileNetV1 (32M)          8,336,337 (32.1 MiB of weights)
+``densenet121``        U-DenseNet121 (48M)          12,144,977 (47.5 MiB)
+``vgg16``              U-VGG16 (73M)                19,029,585 (72.7 MiB)
+``resnext50``          U-ResNeXt50 (125M)           32,063,194 (122.9 MiB)
+``plain``              U-Net (120M)                 31,031,745 (118.5 MiB)
+=====================  ===========================  ==========================================
+
+Sizes are ``save_weights`` HDF5 files (:func:`weights_file_size`). The counts of the first four
+equal those of the ``segmentation_models`` U-Nets with the same encoders exactly (measured with
+Keras 3.15); the original U-Net's 31,031,745 is this module's own version (about 31.03 M, as
+usually quoted). U-ResNeXt50's file is 2.2 MiB smaller than the ``segmentation_models`` one
+(125.1 MiB) for the same parameters: here each grouped 3x3 convolution is ONE
+``Conv2D(groups=32)`` (one HDF5 dataset), where ``classification_models`` builds 32 separate
+convolutions per block (16 blocks x 31 more datasets, whose HDF5 bookkeeping probably makes up
+the difference).
+
+MobileNet, DenseNet-121 and VGG16 come from ``keras.applications`` (ImageNet weights exist);
+Keras has no ResNeXt, so :func:`resnext50_encoder` builds ResNeXt-50 (32x4d) here in the layout
+of the ``classification_models`` package; ``plain`` is Ronneberger et al.'s original U-Net
+(64 ... 1024 filters, 2x2 up-convolutions, 1x1 sigmoid head). The two course-built encoders
+start from random weights.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import keras
+from keras import layers
+
+from .backbones import (WeightsUnavailableError, _is_download_failure, _keras_cache_dir,
+                        preprocessing_layer)
+
+__all__ = [
+    "ENCODERS", "PAPER_ENCODERS", "IMAGENET_ENCODERS", "SKIP_LAYERS", "ENCODER_OUTPUT",
+    "DECODER_FILTERS", "UNET_PARAMS", "MODEL_NAMES", "INPUT_MULTIPLE", "CaffePreprocess",
+    "build_unet", "decoder_block", "resnext50_encoder", "init_encoder_from_dc",
+    "skip_connections", "weights_file_size", "load_original_masks", "upsample_probabilities",
+    "predict_masks", "segmentation_loss", "train_unet", "evaluate_unet",
+]
+
+#: Every encoder :func:`build_unet` accepts.
+ENCODERS = ("mobilenet", "densenet121", "vgg16", "resnext50", "plain")
+#: The paper's two lightweight encoders (U-MobileNetV1, U-DenseNet121).
+PAPER_ENCODERS = ("mobilenet", "densenet121")
+#: Encoders with ImageNet weights in ``keras.applications``.
+IMAGENET_ENCODERS = ("mobilenet", "densenet121", "vgg16")
+#: The course's model (and result-record) name of each U-Net.
+MODEL_NAMES = {encoder: f"unet-{encoder}" for encoder in ENCODERS}
+
+#: Encoder layers feeding the decoder's skip connections, deepest first (1/16, 1/8, 1/4, 1/2 of
+#: the input side; the fifth decoder block has none). Keras 3 ``keras.applications`` names;
+#: segmentation_models' choices (VGG16's full-size block1_conv2 is not used: with it U-VGG16
+#: would have 9,216 more parameters than segmentation_models' 19,029,585).
+SKIP_LAYERS = {
+    "mobilenet": ("conv_pw_11_relu", "conv_pw_5_relu", "conv_pw_3_relu", "conv_pw_1_relu"),
+    "densenet121": ("pool4_conv", "pool3_conv", "pool2_conv", "conv1_relu"),
+    "vgg16": ("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2"),
+    "resnext50": ("stage4_unit1_relu1", "stage3_unit1_relu1", "stage2_unit1_relu1", "relu0"),
+    "plain": ("enc4_relu2", "enc3_relu2", "enc2_relu2", "enc1_relu2"),
+}
+#: The encoder's last layer (1/32 of the input side; 1/16 for the plain U-Net's bottleneck).
+ENCODER_OUTPUT = {
+    "mobilenet": "conv_pw_13_relu",
+    "densenet121": "relu",
+    "vgg16": "block5_pool",
+    "resnext50": "stage4_unit3_relu",
+    "plain": "bottleneck_relu2",
+}
+#: Output channels of the five decoder blocks (segmentation_models' defaults).
+DECODER_FILTERS = (256, 128, 64, 32, 16)
+#: Input sides must be multiples of this (five halvings in the encoder).
+INPUT_MULTIPLE = 32
+
+#: Total parameters of each U-Net at 224x224x3 (Keras counts, BatchNorm statistics included).
+#: mobilenet / densenet121 / vgg16 / resnext50 equal the segmentation_models U-Nets' counts;
+#: plain is this module's original U-Net ("31.03 M").
+UNET_PARAMS = {
+    "mobilenet": 8_336_337,
+    "densenet121": 12_144_977,
+    "vgg16": 19_029_585,
+    "resnext50": 32_063_194,
+    "plain": 31_031_745,
+}
+
+# VGG16's ImageNet weights expect keras.applications' "caffe" preprocessing: BGR, mean removed.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+_IMAGENET_FILES = {
+    "mobilenet": "mobilenet_1_0_{size}_tf_no_top.h5",
+    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_encoder(encoder) -> str:
+    if not isinstance(encoder, str) or encoder.strip().lower() not in ENCODERS:
+        raise ValueError(f"Unknown encoder {encoder!r}. Valid encoders: {', '.join(ENCODERS)} "
+                         "(the paper's: 'mobilenet' -> U-MobileNetV1, 'densenet121' -> "
+                         "U-DenseNet121).")
+    return encoder.strip().lower()
+
+
+def _check_input_shape(input_shape) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"input_shape must be (height, width, 3), e.g. (224, 224, 3); got "
+                         f"{input_shape!r}.")
+    height, width = shape[:2]
+    if height < INPUT_MULTIPLE or width < INPUT_MULTIPLE or height % INPUT_MULTIPLE \
+            or width % INPUT_MULTIPLE:
+        raise ValueError(
+            f"The U-Net's input height and width must be multiples of {INPUT_MULTIPLE} (the "
+            f"encoder halves them five times and the decoder doubles them back, so the skip "
+            f"connections line up); got {height}x{width}. Resize the images to e.g. "
+            f"{max(INPUT_MULTIPLE, round(height / INPUT_MULTIPLE) * INPUT_MULTIPLE)} px "
+            "(224, 128, 96 and 64 all work).")
+    return shape
+
+
+def _check_weights(encoder: str, weights):
+    """None, "imagenet", ("keras", Path) for a saved model, or ("h5", Path) for an encoder file."""
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.strip().lower() == "imagenet":
+        if encoder not in IMAGENET_ENCODERS:
+            raise ValueError(
+                f"There are no ImageNet weights for the {encoder!r} encoder: Keras ships none "
+                f"and the course builds it from scratch. Use weights=None. ImageNet weights "
+                f"exist for: {', '.join(IMAGENET_ENCODERS)}.")
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Weights file {str(path)!r} does not exist. Pass weights=None, 'imagenet', the "
+                f"path of a model saved by notebook 03/04 (e.g. runs/<profile>/models/"
+                f"dc-mobilenet.keras; run that notebook first) or of the encoder's Keras "
+                f"ImageNet .h5 file.")
+        if path.name.endswith(".keras"):
+            return ("keras", path)
+        if path.name.endswith(".h5") and not path.name.endswith(".weights.h5"):
+            if encoder not in IMAGENET_ENCODERS:
+                raise ValueError(f"An .h5 encoder file can only initialise a keras.applications "
+                                 f"encoder ({', '.join(IMAGENET_ENCODERS)}), not {encoder!r}.")
+            return ("h5", path)
+        raise ValueError(
+            f"Cannot tell what {path.name!r} holds. build_unet accepts a .keras model saved by "
+            f"notebook 03/04 (its backbone initialises the encoder) or the encoder's Keras "
+            f"ImageNet .h5 file. To restore a whole U-Net saved with save_weights, build it "
+            f"with weights=None and call model.load_weights(path).")
+    raise ValueError(f"weights must be None, 'imagenet' or a file path; got {weights!r}.")
+
+
+def _imagenet_file_name(encoder: str, input_shape) -> str:
+    name = _IMAGENET_FILES[encoder]
+    if encoder == "mobilenet":
+        rows, cols = input_shape[:2]
+        size = rows if rows == cols and rows in (128, 160, 192, 224) else 224
+        name = name.format(size=size)
+    return name
+
+
+def _weights_unavailable(encoder: str, input_shape, error: BaseException):
+    file_name = _imagenet_file_name(encoder, input_shape)
+    reason = str(error).strip() or type(error).__name__
+    return WeightsUnavailableError(
+        f"Could not download the ImageNet weights for the {encoder!r} encoder (Keras said: "
+        f"{reason}). This machine is probably offline. To go on, either\n"
+        f"  1. copy the file {file_name} into {_keras_cache_dir()}/ (Keras looks there before "
+        f"downloading; download it on a machine with internet, e.g. Colab), or\n"
+        f"  2. pass weights='/path/to/{file_name}', or\n"
+        f"  3. use weights=None (random initialisation, as the smoke profile does).")
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class CaffePreprocess(layers.Layer):
+    """VGG16's ImageNet preprocessing ('caffe' mode): RGB -> BGR, minus the ImageNet mean.
+
+    Taught in 06_unet_segmentation. No weights: the same numbers as
+    ``keras.applications.vgg16.preprocess_input`` for [0, 255] RGB input.
+    """
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs, axis=-1)
+        mean = keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
+        return bgr - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def _preprocess(encoder: str, x):
+    if encoder in ("mobilenet", "densenet121"):
+        return preprocessing_layer(encoder)(x)
+    if encoder == "vgg16":
+        return CaffePreprocess(name="preprocess")(x)
+    return layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+
+
+# --------------------------------------------------------------------------- decoder
+
+def _conv_bn_relu(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def decoder_block(x, skip, filters: int, name: str = "decoder_block"):
+    """One decoder block of Fig. 6(c). Taught in 06_unet_segmentation (exercise 6.2).
+
+    ``UpSampling2D(2)`` doubles height and width (no weights), the encoder's ``skip`` feature
+    map (same height and width after upsampling; ``None`` for the last block) is concatenated
+    along the channels, then twice ``Conv2D(filters, 3x3, padding="same", use_bias=False) ->
+    BatchNormalization -> ReLU`` (the convolutions need no bias: BatchNorm's beta adds one).
+
+    Parameters: ``9 * (C_x + C_skip) * filters + 4 * filters`` for the first convolution and
+    its BatchNorm (gamma, beta and the two moving statistics), ``9 * filters**2 + 4 * filters``
+    for the second.
+    """
+    if not isinstance(filters, (int, np.integer)) or filters < 1:
+        raise ValueError(f"filters must be a positive integer (the paper's decoder: "
+                         f"{DECODER_FILTERS}); got {filters!r}.")
+    x = layers.UpSampling2D(2, name=f"{name}_upsampling")(x)
+    if skip is not None:
+        if tuple(skip.shape[1:3]) != tuple(x.shape[1:3]):
+            raise ValueError(f"The skip connection is {tuple(skip.shape[1:3])} but the upsampled "
+                             f"input is {tuple(x.shape[1:3])}: a skip must have twice the height "
+                             "and width of the block's input.")
+        x = layers.Concatenate(name=f"{name}_concat")([x, skip])
+    x = _conv_bn_relu(x, int(filters), f"{name}a")
+    return _conv_bn_relu(x, int(filters), f"{name}b")
+
+
+def _sigmoid_head(x, kernel_size: int = 3):
+    x = layers.Conv2D(1, kernel_size, padding="same", name="final_conv")(x)
+    # float32 even under mixed precision: probabilities and the loss stay accurate.
+    return layers.Activation("sigmoid", dtype="float32", name="mask")(x)
+
+
+# --------------------------------------------------------------------------- ResNeXt-50
+
+def _resnext_block(x, filters: int, stage: int, unit: int, strides: int, cardinality: int):
+    """Bottleneck block of ResNeXt (Xie et al. 2017, Fig. 3c) as ``classification_models``
+    builds it: 1x1 conv -> BN -> ReLU -> grouped 3x3 conv (``cardinality`` groups) -> BN ->
+    ReLU -> 1x1 conv (2 x filters) -> BN, plus the shortcut (a 1x1 conv + BN on the first block
+    of each stage), then ReLU. All convolutions without bias."""
+    name = f"stage{stage}_unit{unit}_"
+    bn = dict(momentum=0.99, epsilon=2e-5)
+    y = layers.Conv2D(filters, 1, use_bias=False, name=name + "conv1")(x)
+    y = layers.BatchNormalization(name=name + "bn1", **bn)(y)
+    y = layers.ReLU(name=name + "relu1")(y)
+    y = layers.ZeroPadding2D(1, name=name + "pad2")(y)
+    y = layers.Conv2D(filters, 3, strides=strides, groups=cardinality, use_bias=False,
+                      name=name + "conv2")(y)
+    y = layers.BatchNormalization(name=name + "bn2", **bn)(y)
+    y = layers.ReLU(name=name + "relu2")(y)
+    y = layers.Conv2D(filters * 2, 1, use_bias=False, name=name + "conv3")(y)
+    y = layers.BatchNormalization(name=name + "bn3", **bn)(y)
+    if unit == 1:
+        shortcut = layers.Conv2D(filters * 2, 1, strides=strides, use_bias=False,
+                                 name=name + "sc")(x)
+        shortcut = layers.BatchNormalization(name=name + "sc_bn", **bn)(shortcut)
+    else:
+        shortcut = x
+    y = layers.Add(name=name + "add")([y, shortcut])
+    return layers.ReLU(name=name + "relu")(y)
+
+
+def resnext50_encoder(x, repetitions=(3, 4, 6, 3), cardinality: int = 32):
+    """ResNeXt-50 (32x4d) without its classifier, for the U-ResNeXt50 baseline of Table VIII.
+
+    Taught in 06_unet_segmentation. Keras ships no ResNeXt, so it is built here in the layout
+    (and with the layer names) of the ``classification_models`` package the paper's
+    ``segmentation_models`` U-Net used: an input BatchNorm without scale ``bn_data``, a 7x7/2
+    convolution ``conv0`` + BN + ReLU ``relu0``, a 3x3/2 max-pool, then four stages of
+    (3, 4, 6, 3) bottleneck blocks of 128, 256, 512, 1024 grouped channels (32 groups of 4 in
+    the first stage: "32x4d") with 256, 512, 1024, 2048 output channels. Returns the last
+    block's output (1/32 of the input side, 2048 channels).
+    """
+    bn = dict(momentum=0.99, epsilon=2e-5)
+    x = layers.BatchNormalization(scale=False, name="bn_data", **bn)(x)
+    x = layers.ZeroPadding2D(3, name="pad0")(x)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv0")(x)
+    x = layers.BatchNormalization(name="bn0", **bn)(x)
+    x = layers.ReLU(name="relu0")(x)
+    x = layers.ZeroPadding2D(1, name="pad_pool0")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pooling0")(x)
+    for stage, repeat in enumerate(repetitions, start=1):
+        filters = 128 * 2 ** (stage - 1)
+        for unit in range(1, repeat + 1):
+            strides = 2 if (unit == 1 and stage > 1) else 1
+            x = _resnext_block(x, filters, stage, unit, strides, cardinality)
+    return x
+
+
+# --------------------------------------------------------------------------- original U-Net
+
+def _plain_unet(x):
+    """Ronneberger et al. (2015): 2 x (3x3 conv + ReLU) per level, 64 -> 1024 filters, 2x2
+    max-pooling down, 2x2 up-convolution (Conv2DTranspose) up, a 1x1 sigmoid head. 'same'
+    padding, so the output has the input's size."""
+    skips = []
+    for level, filters in enumerate((64, 128, 256, 512), start=1):
+        for i in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", name=f"enc{level}_conv{i}")(x)
+            x = layers.ReLU(name=f"enc{level}_relu{i}")(x)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
+    for i in (1, 2):
+        x = layers.Conv2D(1024, 3, padding="same", name=f"bottleneck_conv{i}")(x)
+        x = layers.ReLU(name=f"bottleneck_relu{i}")(x)
+    for level, filters in zip((4, 3, 2, 1), (512, 256, 128, 64)):
+        x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level}_upconv")(x)
+        x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level - 1]])
+        for i in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", name=f"dec{level}_conv{i}")(x)
+            x = layers.ReLU(name=f"dec{level}_relu{i}")(x)
+    return _sigmoid_head(x, kernel_size=1)
+
+
+# --------------------------------------------------------------------------- build_unet
+
+def _keras_application(encoder: str, x, input_shape, weights):
+    application = {"mobilenet": keras.applications.MobileNet,
+                   "densenet121": keras.applications.DenseNet121,
+                   "vgg16": keras.applications.VGG16}[encoder]
+    file_weights = str(weights[1]) if isinstance(weights, tuple) and weights[0] == "h5" else None
+    try:
+        return application(include_top=False, input_tensor=x, input_shape=input_shape,
+                           weights="imagenet" if weights == "imagenet" else file_weights)
+    except Exception as error:  # noqa: BLE001 -- only download failures are translated
+        if weights == "imagenet" and _is_download_failure(error):
+            raise _weights_unavailable(encoder, input_shape, error) from None
+        raise
+
+
+def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
+               name: str | None = None) -> keras.Model:
+    """A U-Net with the given encoder: image in [0, 255] -> lesion probability per pixel.
+
+    Taught in 06_unet_segmentation (paper III.C.2, Fig. 3 and 6).
+
+    Args:
+        encoder: one of :data:`ENCODERS` -- the paper's "mobilenet" (U-MobileNetV1) and
+            "densenet121" (U-DenseNet121), and Table VIII's baselines "vgg16", "resnext50" and
+            "plain" (the original U-Net).
+        input_shape: ``(height, width, 3)`` with height and width multiples of 32 (the paper:
+            224x224x3; the smoke profile 64x64x3). Anything else raises ``ValueError``.
+        weights: initialisation of the encoder (the decoder always starts random):
+            ``None`` (random); ``"imagenet"`` (mobilenet, densenet121, vgg16: through Keras or
+            its cache ~/.keras/models/; offline -> :class:`WeightsUnavailableError`); the path
+            of the encoder's Keras ImageNet ``.h5`` file; or the path of a ``.keras`` model
+            from notebook 03/04 (e.g. ``runs/<profile>/models/dc-mobilenet.keras``) whose
+            backbone initialises the encoder ("migration", see :func:`init_encoder_from_dc`).
+        name: model name (default ``"unet_<encoder>"``).
+
+    The model is flat: encoder layers keep their ``keras.applications`` names
+    (:data:`SKIP_LAYERS`, :data:`ENCODER_OUTPUT`), decoder blocks are ``decoder_stage0`` ...
+    ``decoder_stage4``, the head ``final_conv`` -> ``mask`` (sigmoid, float32). Output shape
+    ``(N, height, width, 1)``. Parameter counts at 224x224x3: :data:`UNET_PARAMS`.
+    """
+    encoder = _check_encoder(encoder)
+    input_shape = _check_input_shape(input_shape)
+    weights = _check_weights(encoder, weights)
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = _preprocess(encoder, inputs)
+    model_name = name or f"unet_{encoder}"
+    if encoder == "plain":
+        return keras.Model(inputs, _plain_unet(x), name=model_name)
+    if encoder in IMAGENET_ENCODERS:
+        encoder_model = _keras_application(encoder, x, input_shape, weights)
+    else:  # resnext50; a Model only to look its layers up by name (the U-Net stays flat)
+        encoder_model = keras.Model(inputs, resnext50_encoder(x), name="resnext50")
+    x = encoder_model.output
+    skip_tensors = [encoder_model.get_layer(layer_name).output
+                    for layer_name in SKIP_LAYERS[encoder]]
+    skip_tensors += [None] * (len(DECODER_FILTERS) - len(skip_tensors))
+    for stage, (filters, skip) in enumerate(zip(DECODER_FILTERS, skip_tensors)):
+        x = decoder_block(x, skip, filters, name=f"decoder_stage{stage}")
+    model = keras.Model(inputs, _sigmoid_head(x), name=model_name)
+    if isinstance(weights, tuple) and weights[0] == "keras":
+        init_encoder_from_dc(model, weights[1])
+    return model
+
+
+# --------------------------------------------------------------------------- migration
+
+def _feature_model(source) -> keras.Model:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"No saved model {str(path)!r}: run the notebook that "
+                                    "trains it first (04_discriminant_network writes "
+                                    "runs/<profile>/models/dc-mobilenet.keras).")
+        source = keras.saving.load_model(path, compile=False)
+    if not isinstance(source, keras.Model):
+        raise ValueError(f"source must be a keras Model or the path of a .keras file; got "
+                         f"{type(source).__name__}.")
+    try:
+        nested = source.get_layer("backbone")  # a DC model: the shared backbone
+    except ValueError:
+        nested = None
+    return nested if isinstance(nested, keras.Model) else source
+
+
+def init_encoder_from_dc(unet: keras.Model, source) -> dict:
+    """Copy a trained classifier's backbone into the U-Net's encoder ("migration" start).
+
+    Taught in 06_unet_segmentation. ``source``: a DC model from 04_discriminant_network (its
+    shared ``backbone``), a classifier from 03_lightweight_cnns, a backbone, or the path of
+    one saved as ``.keras``. Every layer of the source with weights whose name and weight
+    shapes match a U-Net layer is copied (convolutions and BatchNorm statistics; the input
+    size may differ, weights do not depend on it). Returns ``{"layers": copied layers,
+    "parameters": copied numbers, "skipped": [names of same-named layers with other shapes]}``.
+    Raises ``ValueError`` when nothing matches (e.g. a DenseNet backbone into U-MobileNetV1).
+    """
+    features = _feature_model(source)
+    copied_layers, copied_numbers, skipped = 0, 0, []
+    targets = {layer.name: layer for layer in unet.layers}
+    for layer in features.layers:
+        values = layer.get_weights()
+        if not values or layer.name not in targets:
+            continue
+        target = targets[layer.name]
+        shapes = [w.shape for w in target.get_weights()]
+        if shapes != [v.shape for v in values]:
+            skipped.append(layer.name)
+            continue
+        target.set_weights(values)
+        copied_layers += 1
+        copied_numbers += int(sum(v.size for v in values))
+    if copied_layers == 0:
+        raise ValueError(
+            f"No layer of {features.name!r} matches the encoder of {unet.name!r}: initialise a "
+            f"U-Net from a model with the same backbone (dc-mobilenet -> build_unet('mobilenet'),"
+            f" dc-densenet121 -> build_unet('densenet121')).")
+    return {"layers": copied_layers, "parameters": copied_numbers, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------- inspection
+
+def _encoder_of(model: keras.Model) -> str:
+    for encoder in ENCODERS:
+        if model.name == f"unet_{encoder}":
+            return encoder
+    names = {layer.name for layer in model.layers}
+    for encoder in ENCODERS:
+        if set(SKIP_LAYERS[encoder]) <= names:
+            return encoder
+    raise ValueError(f"{model.name!r} does not look like a build_unet model; pass encoder=...")
+
+
+def skip_connections(model: keras.Model, encoder: str | None = None) -> list[dict]:
+    """The U-Net's levels read from its layer shapes, deepest first. Taught in
+    06_unet_segmentation (the skip-connection figure).
+
+    One dict per decoder block: ``{"stage", "skip_layer", "skip_shape", "input_shape",
+    "output_shape"}`` with shapes ``(height, width, channels)``; ``skip_layer``/``skip_shape``
+    are ``None`` for a block without skip. The plain U-Net has four up-convolution levels.
+    """
+    encoder = _check_encoder(encoder) if encoder else _encoder_of(model)
+
+    def shape(layer_name, which="output"):
+        return tuple(int(v) for v in getattr(model.get_layer(layer_name), which).shape[1:])
+
+    levels = []
+    if encoder == "plain":
+        for stage, level in enumerate((4, 3, 2, 1)):
+            levels.append({"stage": stage, "skip_layer": SKIP_LAYERS["plain"][stage],
+                           "skip_shape": shape(SKIP_LAYERS["plain"][stage]),
+                           "input_shape": shape(f"dec{level}_upconv", "input"),
+                           "output_shape": shape(f"dec{level}_relu2")})
+        return levels
+    skips = list(SKIP_LAYERS[encoder]) + [None] * (len(DECODER_FILTERS) - len(SKIP_LAYERS[encoder]))
+    for stage, skip in enumerate(skips):
+        block = f"decoder_stage{stage}"
+        levels.append({"stage": stage, "skip_layer": skip,
+                       "skip_shape": shape(skip) if skip else None,
+                       "input_shape": shape(f"{block}_upsampling", "input"),
+                       "output_shape": shape(f"{block}b_relu")})
+    return levels
+
+
+def weights_file_size(model: keras.Model) -> int:
+    """Bytes of ``model.save_weights(...)`` (weights-only HDF5), the "model size" of Table VIII.
+
+    Taught in 06_unet_segmentation. Written to a temporary file that is deleted afterwards.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.weights.h5"
+        model.save_weights(path)
+        return path.stat().st_size
+
+
+# --------------------------------------------------------------------------- evaluation helpers
+
+def load_original_masks(record) -> list[np.ndarray]:
+    """The ground-truth masks of a data record at their ORIGINAL size, as boolean arrays.
+
+    Taught in 06_unet_segmentation. The challenge scores predictions at each mask's own
+    resolution (ISIC 2016: 767x576 up to about 6700x4400; SynthDerm: profile.synth_image_size).
+    PNGs are read with Pillow and binarised at > 128. Memory: one byte per pixel per mask.
+    """
+    from PIL import Image
+
+    paths = list(getattr(record, "mask_paths", []) or [])
+    if not paths or any(path is None for path in paths):
+        raise ValueError("The record has no masks (or some rows lack one): pass a segmentation "
+                         "record from data.prepare_data(profile, split).")
+    masks = []
+    for path in paths:
+        with Image.open(path) as picture:
+            masks.append(np.asarray(picture.convert("L")) > 128)
+    return masks
+
+
+def upsample_probabilities(prob_maps, sizes) -> list[np.ndarray]:
+    """Resize each probability map (bilinear) to ``sizes[i] = (height, width)``.
+
+    Taught in 06_unet_segmentation: the challenge rule is to bring the PROBABILITY map back to
+    the original mask size and threshold there (> 0.5), not to threshold first and enlarge a
+    blocky mask. ``prob_maps``: (N, h, w) or (N, h, w, 1) floats in [0, 1].
+    """
+    from PIL import Image
+
+    prob_maps = list(prob_maps)
+    sizes = [tuple(int(v) for v in size[:2]) for size in sizes]
+    if len(prob_maps) != len(sizes):
+        raise ValueError(f"{len(prob_maps)} probability maps but {len(sizes)} sizes: pass one "
+                         "(height, width) per map.")
+    resized = []
+    for prob, (height, width) in zip(prob_maps, sizes):
+        array = np.squeeze(np.asarray(prob, dtype=np.float32))
+        if array.ndim != 2:
+            raise ValueError(f"A probability map must be (h, w) or (h, w, 1); got "
+                             f"{np.shape(prob)}.")
+        if array.shape == (height, width):
+            resized.append(array)
+            continue
+        picture = Image.fromarray(array, mode="F").resize((width, height), Image.BILINEAR)
+        resized.append(np.asarray(picture, dtype=np.float32))
+    return resized
+
+
+def predict_masks(model: keras.Model, images, batch_size: int = 16) -> np.ndarray:
+    """Lesion probability maps ``(N, H, W)`` of a U-Net for images ``(N, H, W, 3)`` in [0, 255].
+
+    Taught in 06_unet_segmentation.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, H, W, 3); got {images.shape}.")
+    # Direct calls batch by batch: no tf.function to trace for every new model (model.predict
+    # would trace one per model, slow on a CPU and noisy in a loop over models).
+    outputs = [keras.ops.convert_to_numpy(model(images[start:start + batch_size]
+                                                .astype(np.float32), training=False))
+               for start in range(0, len(images), batch_size)]
+    return np.concatenate(outputs)[..., 0]
+
+
+# --------------------------------------------------------------------------- training
+
+def segmentation_loss(loss="bce_dice"):
+    """``"bce_dice"`` -> :func:`course_lib.losses.bce_dice_loss` (the paper's, Eq. 11),
+    ``"focal"`` -> :func:`course_lib.losses.segmentation_focal_loss` (Table X: alpha 0.75,
+    gamma 1.25), ``"dice"`` -> :func:`course_lib.losses.dice_loss`; a callable is returned as is.
+    Taught in 06_unet_segmentation."""
+    from .. import losses
+
+    if callable(loss):
+        return loss
+    choices = {"bce_dice": losses.bce_dice_loss, "dice": losses.dice_loss,
+               "focal": losses.segmentation_focal_loss}
+    if loss not in choices:
+        raise ValueError(f"loss must be one of {sorted(choices)} or a Keras loss; got {loss!r}.")
+    return choices[loss]() if loss == "focal" else choices[loss]
+
+
+def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
+               augment: bool = True, weights="profile", epochs: int | None = None,
+               fresh: bool = False, verbose: int = 2):
+    """Build, compile and train one U-Net with the paper's protocol; save it under
+    ``runs/<profile>/models/<name>.keras``. Taught in 06_unet_segmentation (reused by 07_fusion).
+
+    Args:
+        encoder: see :func:`build_unet`.
+        splits: :class:`course_lib.data.Splits` with masks (``data.load_splits(profile)``); its
+            image size is the model's input size.
+        profile: a :class:`course_lib.config.Profile` (epochs, batch size, seed, weights).
+        name: model name for :func:`course_lib.train.fit` and the result records, e.g.
+            ``"unet-mobilenet"``.
+        loss: ``"bce_dice"`` (paper), ``"focal"`` (Table X), ``"dice"`` or a Keras loss.
+        augment: augment the training part (never the validation part). With
+            ``profile.expand_segmentation`` (the paper profile: 900 -> 6900) the training
+            images are expanded OFFLINE by :func:`course_lib.augment.expand` with the target
+            scaled to the training part; otherwise each batch is augmented on the fly by
+            :func:`course_lib.augment.tf_augment_fn` (image and mask together).
+        weights: ``"profile"`` (``profile.weights``: None in smoke, "imagenet" in lab/paper)
+            or anything :func:`build_unet` accepts (e.g. the path of ``dc-mobilenet.keras``).
+        epochs: default ``profile.seg_epochs`` (the paper: 50).
+        fresh: discard an interrupted run's backup instead of resuming it.
+
+    Returns ``(model, history_dict, seconds)``. The seed is reset to ``profile.seed`` before
+    building, so a model does not depend on what the notebook trained before it.
+    """
+    from .. import augment as augmentation
+    from .. import config, train
+    from ..data import segmentation_dataset
+    from ..runtime import Timer
+
+    if splits.m_train is None or splits.m_val is None:
+        raise ValueError("splits has no masks: load them with data.load_splits(profile, "
+                         "masks=True).")
+    keras.backend.clear_session()
+    config.set_seed(profile.seed, deterministic=profile.deterministic)  # same start every time
+    size = splits.image_size
+    model = build_unet(encoder, (size, size, 3),
+                       weights=profile.weights if weights == "profile" else weights)
+    model.compile(optimizer=train.paper_optimizer(), loss=segmentation_loss(loss))
+    x_train, m_train, on_the_fly = splits.x_train, splits.m_train, None
+    if augment and profile.expand_segmentation:
+        target = augmentation.scale_target(profile.expand_segmentation, len(x_train))
+        plan = augmentation.segmentation_plan(len(x_train), target)
+        x_train, m_train, _, _ = augmentation.expand(x_train, m_train, None, plan,
+                                                     rng=profile.seed)
+    elif augment:
+        on_the_fly = augmentation.tf_augment_fn(seed=profile.seed)
+    train_data = segmentation_dataset(x_train, m_train, profile.batch_size,
+                                      augment=on_the_fly, seed=profile.seed)
+    val_data = segmentation_dataset(splits.x_val, splits.m_val, profile.batch_size,
+                                    shuffle=False)
+    with Timer() as timer:
+        history = train.fit(model, train_data, val_data, profile=profile, name=name,
+                            epochs=profile.seg_epochs if epochs is None else epochs,
+                            fresh=fresh, verbose=verbose)
+    return model, dict(history.history), timer.seconds
+
+
+def evaluate_unet(model: keras.Model, images, original_masks, *, name: str, profile,
+                  model_size_masks=None, notebook: str = "06_unet_segmentation",
+                  epochs: int | None = None, wall_seconds: float | None = None,
+                  extra: dict | None = None, record: bool = True, verbose: bool = True,
+                  probabilities=None, n_boot: int = 1000) -> dict:
+    """Score a U-Net on test images with the ISIC 2016 rules, at BOTH resolutions.
+
+    Taught in 06_unet_segmentation. The probability maps (at the model's input size) are
+    upsampled bilinearly to each ORIGINAL mask's size and thresholded at 0.5 there -- the
+    challenge rule, recorded through :func:`course_lib.evaluation.evaluate_segmentation` under
+    ``name`` with bootstrap intervals. With ``model_size_masks`` (the test masks at the model's
+    size, e.g. ``splits.m_test``) the cheaper model-size scores are computed too (not recorded
+    separately; stored in the record's ``extra["model_size"]``).
+
+    Returns the evaluation dict (``"metrics"``, ``"ci"``, ``"per_image"``) plus
+    ``"model_size"`` (metrics dict or None) and ``"probabilities"`` ((N, h, w) at model size).
+    ``probabilities`` may be given to skip the prediction (e.g. a fusion of two models);
+    ``n_boot`` bootstrap resamples give the 95 % intervals.
+    """
+    from .. import evaluation, metrics
+
+    if probabilities is None:
+        probabilities = predict_masks(model, images)
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim == 4:
+        probabilities = probabilities[..., 0]
+    if len(probabilities) != len(original_masks):
+        raise ValueError(f"{len(probabilities)} predictions for {len(original_masks)} masks: "
+                         "pass the test images and their masks in the same order.")
+    model_size = None
+    if model_size_masks is not None:
+        model_size = metrics.segmentation_scores(list(model_size_masks), list(probabilities))
+    # Upsample one map at a time and keep only the thresholded mask (1 byte per pixel).
+    predicted = [upsample_probabilities([prob], [np.shape(truth)])[0] > 0.5
+                 for prob, truth in zip(probabilities, original_masks)]
+    info = {"resolution": "original mask size (probabilities upsampled bilinearly)",
+            "model_input": int(probabilities.shape[1])}
+    if model_size is not None:
+        info["model_size"] = {key: float(value) for key, value in model_size.items()}
+    info.update(extra or {})
+    result = evaluation.evaluate_segmentation(
+        original_masks, predicted, notebook=notebook, model=name, profile=profile,
+        epochs=epochs, wall_seconds=wall_seconds, n_boot=n_boot, record=record, extra=info,
+        verbose=verbose)
+    result["model_size"] = model_size
+    result["probabilities"] = probabilities
+    return result
