@@ -24,12 +24,11 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config, paper
+from . import config, paper, results
 
 __all__ = ["TABLE_ORDER", "HEADLINE_METRIC", "load_records", "match_rows", "build_report",
            "write_report", "plot_report"]
@@ -81,23 +80,8 @@ def _profile_dir(profile, runs_base: Path | None) -> Path:
 def load_records(results_dir: Path) -> list[dict]:
     """Every result record in ``results_dir`` (``runs/<profile>/results``); files that are not
     valid records are skipped with a warning. An absent folder gives an empty list."""
-    results_dir = Path(results_dir)
     records = []
-    if not results_dir.is_dir():
-        return records
-    for path in sorted(results_dir.glob("*.json")):
-        if path.name.startswith(".tmp-"):
-            continue
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            warnings.warn(f"Skipping unreadable result file {path}: {err}", UserWarning,
-                          stacklevel=2)
-            continue
-        if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
-            warnings.warn(f"Skipping {path}: not a result record (no 'metrics').", UserWarning,
-                          stacklevel=2)
-            continue
+    for path, record in results.read_record_files(results_dir):
         record.setdefault("_file", path.name)
         records.append(record)
     return records

@@ -235,6 +235,30 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
     return path
 
 
+def read_record_files(folder) -> list[tuple[Path, dict]]:
+    """``(path, record)`` for every valid result file in ``folder`` (sorted by name); files that
+    are not JSON or have no ``metrics`` dict are skipped with a warning. No folder: ``[]``."""
+    folder = Path(folder)
+    found = []
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith(".tmp-"):
+            continue
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            warnings.warn(f"Skipping unreadable result file {path}: {err}", UserWarning,
+                          stacklevel=2)
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
+            warnings.warn(f"Skipping {path}: not a result record (no 'metrics').",
+                          UserWarning, stacklevel=2)
+            continue
+        found.append((path, record))
+    return found
+
+
 def load_results(profile=None, notebook: str | None = None, task: str | None = None
                  ) -> list[dict]:
     """Read the records of one profile (or of every profile when ``profile`` is None).
@@ -250,21 +274,7 @@ def load_results(profile=None, notebook: str | None = None, task: str | None = N
     wanted_notebook = _clean_notebook(notebook) if notebook is not None else None
     records = []
     for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as err:
-                warnings.warn(f"Skipping unreadable result file {path}: {err}", UserWarning,
-                              stacklevel=2)
-                continue
-            if not isinstance(record, dict) or "metrics" not in record:
-                warnings.warn(f"Skipping {path}: not a result record (no 'metrics').",
-                              UserWarning, stacklevel=2)
-                continue
+        for _, record in read_record_files(folder):
             if wanted_notebook is not None and record.get("notebook") != wanted_notebook:
                 continue
             if task is not None and record.get("task") != task:

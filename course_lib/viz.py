@@ -393,7 +393,6 @@ def plot_contours(images, true_masks, pred_masks, titles: Sequence[str] | None =
     Taught in 08_visualisation_and_demo. Masks: ``(H, W)`` binary (0/255, bool or 0/1) or
     probability maps (outlined at 0.5).
     """
-    plt = _plt()
     n = len(images)
     if len(true_masks) != n or len(pred_masks) != n:
         raise ValueError(f"plot_contours needs one true and one predicted mask per image; got "
