@@ -48,6 +48,7 @@ class Profile:
     expand_segmentation: int | None = None    # paper: 900 -> 6900
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
+    recalibrate_batchnorm: bool = False  # recompute BatchNorm statistics after very short runs
     description: str = ""
 
     def describe(self) -> str:
@@ -64,7 +65,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
         epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
         expand_classification=None, expand_segmentation=None, synth_image_size=96,
-        run_eagerly=True,
+        run_eagerly=True, recalibrate_batchnorm=True,
         description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
                     "about a minute per notebook). Its numbers are NOT meaningful."),
     "lab": Profile(

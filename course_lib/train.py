@@ -14,7 +14,7 @@ from pathlib import Path
 from . import config
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "use_mixed_precision", "paper_optimizer",
-           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model",
+           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model", "recalibrate_batchnorm",
            "configure_for_hardware", "out_of_memory_message"]
 
 PAPER_LEARNING_RATE = 1e-4   # Adam, both tasks
@@ -163,6 +163,59 @@ def paper_callbacks(run_dir: Path, monitor: str = "val_loss", *, resume: bool = 
     return callbacks
 
 
+def _batchnorm_layers(layer):
+    import keras
+
+    if isinstance(layer, keras.layers.BatchNormalization):
+        yield layer
+    for sub in getattr(layer, "layers", None) or []:
+        yield from _batchnorm_layers(sub)
+
+
+def _input_batches(data, max_batches: int):
+    """The model inputs of the first ``max_batches`` batches of a Dataset, PyDataset or array."""
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        for batch in data.take(max_batches):
+            yield batch[0] if isinstance(batch, tuple) else batch
+    elif hasattr(data, "__getitem__") and hasattr(data, "__len__") and not hasattr(data, "shape"):
+        for index in range(min(max_batches, len(data))):
+            batch = data[index]
+            yield batch[0] if isinstance(batch, tuple) else batch
+    else:  # a numpy array of images
+        for start in range(0, min(len(data), 32 * max_batches), 32):
+            yield data[start:start + 32]
+
+
+def recalibrate_batchnorm(model, data, max_batches: int = 4) -> int:
+    """Recompute every BatchNormalization layer's moving mean and variance from training batches
+    ("precise BatchNorm"). Returns the number of batches used.
+
+    Taught in 03_lightweight_cnns. At inference BatchNorm normalises with moving averages that
+    move 1 % per step (momentum 0.99). After the smoke profile's handful of steps from random
+    weights they still hold their initial values, the activations shrink block after block and
+    every image gets the same score. A forward pass in training mode over a few batches, with
+    the momentum set so that the moving statistics become the average over those batches, fixes
+    the statistics without changing any trained weight. The smoke profile does it after training
+    (``Profile.recalibrate_batchnorm``); long runs do not need it.
+    """
+    layers = list(_batchnorm_layers(model))
+    if not layers:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    used = 0
+    try:
+        for used, inputs in enumerate(_input_batches(data, max_batches), start=1):
+            for layer in layers:
+                layer.momentum = (used - 1) / used  # running average over the batches seen
+            model(list(inputs) if isinstance(inputs, tuple) else inputs, training=True)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+    return used
+
+
 def fit(model, train_data, validation_data, *, profile, name: str, epochs: int | None = None,
         extra_callbacks=(), fresh: bool = False, verbose: int = 2, **fit_kwargs):
     """Train ``model`` with the paper's callbacks and save it under ``runs/<profile>/models/``.
@@ -192,6 +245,12 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
         raise tf.errors.ResourceExhaustedError(
             err.node_def, err.op, out_of_memory_message(profile, name)
             + f"\n\nOriginal error: {str(err.message).strip()[:2000]}") from err
+    if profile.recalibrate_batchnorm:
+        used = recalibrate_batchnorm(model, train_data)
+        if used and verbose:
+            print(f"{name}: BatchNorm statistics recomputed from {used} training batch(es) "
+                  f"(profile '{profile.name}': too few steps for the moving averages; "
+                  "see train.recalibrate_batchnorm)")
     path = saved_model_path(profile, name)
     model.save(path)
     return history

@@ -102,3 +102,43 @@ def test_strategy_and_precision_on_cpu():
             train.use_mixed_precision(True, verbose=False)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_recalibrate_batchnorm_sets_statistics_from_the_data():
+    import keras
+    from keras import layers
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(64, 4)) * 3 + 5).astype("float32")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layers.Dense(2)(layers.BatchNormalization(name="bn")(inputs)))
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.0)
+    used = train.recalibrate_batchnorm(model, x, max_batches=2)
+    assert used == 2 and bn.momentum == pytest.approx(0.99), "momentum must be restored"
+    # two batches of 32: the moving mean is the average of the two batch means = the data mean
+    np.testing.assert_allclose(bn.moving_mean.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               (x[:32].var(axis=0) + x[32:].var(axis=0)) / 2, rtol=1e-4)
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    train.recalibrate_batchnorm(model, x)
+    for before, after in zip(weights, model.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_recalibrate_batchnorm_on_a_two_input_pair_source():
+    import keras
+    from keras import layers
+
+    from course_lib.pairs import PairSequence
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    labels = np.array([0] * 12 + [1] * 4)
+    x1, x2 = keras.Input((8, 8, 3)), keras.Input((8, 8, 3))
+    shared = keras.Sequential([layers.Conv2D(2, 3), layers.BatchNormalization(name="bn"),
+                               layers.GlobalAveragePooling2D()])
+    model = keras.Model([x1, x2], layers.Concatenate()([shared(x1), shared(x2)]))
+    pairs = PairSequence(images, labels, batch_size=8, seed=0)
+    assert train.recalibrate_batchnorm(model, pairs) == 2
+    assert float(np.abs(shared.get_layer("bn").moving_mean.numpy()).sum()) > 0
