@@ -62,12 +62,7 @@ _PROFILE_NOTES = {
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def _profile_name(profile) -> str:
-    name = profile.name if isinstance(profile, config.Profile) else str(profile or "").strip()
-    if not name:
-        raise ValueError("profile must be a profile name such as 'lab' or a config.Profile; "
-                         "got an empty value.")
-    return name
+_profile_name = results._profile_name  # one rule for profile names
 
 
 def _profile_dir(profile, runs_base: Path | None) -> Path:
