@@ -21,6 +21,16 @@ def _profile(profile):
     return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
 
 
+def _report(task, scores, ci, *, notebook, model, profile, epochs, wall_seconds, record, extra,
+            verbose):
+    """Record one table row (course_lib.results) and print it in one line."""
+    if record:
+        results.record_result(notebook, task, model, scores, profile, epochs=epochs,
+                              wall_seconds=wall_seconds, ci=ci, extra=extra)
+    if verbose:
+        print(f"{model:<24} {metrics.format_scores(scores, ci)}")
+
+
 def evaluate_classification(y_true, y_score, *, notebook: str, model: str, profile,
                             epochs: int | None = None, wall_seconds: float | None = None,
                             n_boot: int = 1000, record: bool = True, extra: dict | None = None,
@@ -37,11 +47,9 @@ def evaluate_classification(y_true, y_score, *, notebook: str, model: str, profi
         if np.isfinite(scores[name]):
             _, low, high = metrics.bootstrap_ci(name, y_true, y_score, n=n_boot, seed=profile.seed)
             ci[name] = [float(low), float(high)]
-    if record:
-        results.record_result(notebook, "classification", model, scores, profile,
-                              epochs=epochs, wall_seconds=wall_seconds, ci=ci, extra=extra)
-    if verbose:
-        print(f"{model:<24} {metrics.format_scores(scores, ci)}")
+    _report("classification", scores, ci, notebook=notebook, model=model, profile=profile,
+            epochs=epochs, wall_seconds=wall_seconds, record=record, extra=extra,
+            verbose=verbose)
     return {"metrics": scores, "ci": ci}
 
 
@@ -66,9 +74,7 @@ def evaluate_segmentation(true_masks, prob_maps, *, notebook: str, model: str, p
     for name in CI_METRICS_SEGMENTATION:
         _, low, high = metrics.bootstrap_mean_ci(per_image[name], n=n_boot, seed=profile.seed)
         ci[name] = [float(low), float(high)]
-    if record:
-        results.record_result(notebook, "segmentation", model, scores, profile,
-                              epochs=epochs, wall_seconds=wall_seconds, ci=ci, extra=extra)
-    if verbose:
-        print(f"{model:<24} {metrics.format_scores(scores, ci)}")
+    _report("segmentation", scores, ci, notebook=notebook, model=model, profile=profile,
+            epochs=epochs, wall_seconds=wall_seconds, record=record, extra=extra,
+            verbose=verbose)
     return {"metrics": scores, "ci": ci, "per_image": per_image}

@@ -430,10 +430,7 @@ def _train_small(profile, name: str, splits, seed: int):
     recipe of notebook 04 / 06 and save it under ``name``."""
     import dataclasses
 
-    import keras
-
-    from . import train
-    from .models import build_dc_model, compile_dc_model, discriminant, unet
+    from .models import discriminant, unet
 
     size = splits.image_size
     backbone = name.split("-")[1]
@@ -444,14 +441,11 @@ def _train_small(profile, name: str, splits, seed: int):
     if not name.startswith("dc-"):
         raise ValueError(f"Don't know how to train {name!r}: fusion members are 'dc-<backbone>' "
                          "or 'unet-<backbone>' models.")
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_dc_model(backbone, (size, size, 3), weights=profile.weights)
-    compile_dc_model(model, optimizer=train.paper_optimizer(), run_eagerly=profile.run_eagerly)
     train_pairs, val_pairs = discriminant.dc_pair_sequences(splits, profile, seed=seed)
     smoke = profile.name == "smoke"
-    train.fit(model, train_pairs, val_pairs, profile=profile, name=name, fresh=True, verbose=0,
-              steps_per_epoch=4 if smoke else None)
+    model, _, _ = discriminant.train_dc_model(
+        backbone, train_pairs, val_pairs, dataclasses.replace(profile, image_size=size),
+        name=name, seed=seed, steps_per_epoch=4 if smoke else None, fresh=True, verbose=0)
     return model
 
 

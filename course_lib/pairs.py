@@ -42,13 +42,7 @@ METHODS = ("method1", "method2")
 from .config import as_rng as _as_rng  # noqa: E402  (one definition for the course)
 
 
-def _check_labels(labels) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a non-empty 1-D integer array (0 = benign, "
-                         f"1 = melanoma); got dtype {labels.dtype}, shape {labels.shape}. "
-                         "Convert one-hot labels with labels.argmax(axis=1).")
-    return labels
+from .augment import _check_labels  # noqa: E402  (one label check for the course)
 
 
 def method1_indices(labels, rng=None) -> np.ndarray:

@@ -29,6 +29,7 @@ from keras import layers, ops
 from .backbones import build_backbone
 
 __all__ = [
+    "train_dc_model", "evaluate_dc_model",
     "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
     "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
     "select_head", "selected_head", "dc_pair_sequences", "plot_dc_architecture",
@@ -296,6 +297,59 @@ def dc_pair_sequences(splits, profile, augment: bool = True, seed: int | None = 
     val_pairs = PairSequence(splits.x_val, np.asarray(splits.y_val),
                              batch_size=profile.batch_size, seed=seed + 1, output_names=names)
     return train_pairs, val_pairs
+
+
+def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str | None = None,
+                   loss="categorical_crossentropy", epochs: int | None = None,
+                   steps_per_epoch: int | None = None, seed: int | None = None,
+                   fresh: bool = False, verbose: int = 2):
+    """Build, compile and train one DC model the way notebooks 04 and 05 do.
+
+    Taught in 04_discriminant_network (05 passes ``loss=focal``; 07 trains a missing fusion
+    member with it). A fresh Keras session seeded by ``seed`` (default ``profile.seed``), the
+    profile's image size and initial weights, Eq. 5's loss weights (:func:`compile_dc_model`),
+    and :func:`course_lib.train.fit` (the paper's protocol; saves ``runs/<profile>/models/<name>``).
+    Returns ``(model, history, seconds)``.
+    """
+    from .. import runtime, train
+
+    name = name or f"dc-{backbone}"
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(profile.seed if seed is None else seed)
+    size = profile.image_size
+    model = build_dc_model(backbone, input_shape=(size, size, 3), weights=profile.weights)
+    compile_dc_model(model, loss=loss, run_eagerly=profile.run_eagerly)
+    with runtime.Timer() as timer:
+        history = train.fit(model, train_pairs, val_pairs, profile=profile, name=name,
+                            epochs=epochs, steps_per_epoch=steps_per_epoch, fresh=fresh,
+                            verbose=verbose)
+    return model, history, timer.seconds
+
+
+def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epochs=None,
+                      wall_seconds=None, n_boot: int = 1000, extra: dict | None = None) -> dict:
+    """Test numbers of a trained DC model, as the paper reports them, recorded for the report.
+
+    Taught in 04_discriminant_network (reused by 05). The head is chosen on the validation split
+    by AP (:func:`select_head`); the test set is scored once with that head
+    (:func:`course_lib.evaluation.evaluate_classification`, bootstrap intervals, one result
+    record) and, for comparison only, with the mean of both heads. Returns the evaluation dict
+    plus ``head``, ``validation_ap`` and ``mean_of_heads``.
+    """
+    from .. import evaluation, metrics
+
+    head, validation = select_head(model, splits.x_val, splits.y_val, metric="ap")
+    print(f"{name}: validation AP cls1 {validation['cls1']:.3f}, cls2 {validation['cls2']:.3f}"
+          f" -> {head}")
+    mean_of_heads = metrics.classification_scores(
+        splits.y_test, dc_predict(model, splits.x_test, head="mean"))
+    print(f"{name + ' (mean of heads)':<24} {metrics.format_scores(mean_of_heads)}")
+    result = evaluation.evaluate_classification(
+        splits.y_test, dc_predict(model, splits.x_test, head="best"), notebook=notebook,
+        model=name, profile=profile, epochs=epochs, wall_seconds=wall_seconds, n_boot=n_boot,
+        extra={"head": head, "validation_ap": validation, "mean_of_heads": mean_of_heads,
+               **(extra or {})})
+    return {**result, "head": head, "validation_ap": validation, "mean_of_heads": mean_of_heads}
 
 
 def plot_dc_architecture(backbone: str = "MobileNetV1 / DenseNet-121", feature_dim: int = 1024,
