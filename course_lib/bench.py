@@ -14,7 +14,8 @@ and the ratio pipeline / model only (goal >= 0.9: augmentation must not starve t
 throughput is images per second from the median step time of ``steps`` training steps AFTER one
 warm-up step (the first step traces the graph and is excluded). On a GPU it also measures mixed
 precision, XLA (``jit_compile``) and the MirroredStrategy path on the model-only data; on a CPU
-those are skipped (mixed precision and XLA are slower there, facts.md).
+those are skipped (mixed precision and XLA are slower there, facts.md) unless asked for with
+``course bench --cpu-variants``, which runs the same code on the CPU to check it works.
 
 Throughputs on a shared machine vary (another process can halve them): compare numbers from the
 same run, which is why one run measures everything, alternating the two measurements.
@@ -166,15 +167,29 @@ def _gpu_variants(model_name, image_size, batch_size, steps, seed, verbose) -> d
             keras.mixed_precision.set_global_policy("float32")
         if verbose:
             print(f"  {label}: {_text(variants[label])}", flush=True)
+    from . import train
+
     gpus = tf.config.list_physical_devices("GPU")
-    label = f"MirroredStrategy ({len(gpus)} GPU(s), global batch {batch_size})"
+    if gpus:
+        devices = [f"/gpu:{index}" for index in range(len(gpus))]
+        label = f"MirroredStrategy ({len(gpus)} GPU(s), global batch {batch_size})"
+    else:  # the code path only: every logical CPU (one, unless the caller configured more)
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        label = f"MirroredStrategy ({len(devices)} CPU device(s), global batch {batch_size})"
     try:
-        strategy = tf.distribute.MirroredStrategy()
+        # Through train.get_strategy: one strategy per process (a second one over the same
+        # devices can corrupt the gradient all-reduce); even one GPU gets a MirroredStrategy,
+        # so its overhead against the plain model-only number is measured.
+        saved = dict(train._STRATEGY)  # the caller's strategy is given back afterwards
+        strategy = train.get_strategy(verbose=False, devices=devices)
         with strategy.scope():
             model = _build(model_name, image_size)
         variants[label] = _timed_fit(model, dataset, steps, batch_size)
     except Exception as err:  # noqa: BLE001
         variants[label] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
+    finally:
+        train._STRATEGY.clear()
+        train._STRATEGY.update(saved)
     if verbose:
         print(f"  {label}: {_text(variants[label])}", flush=True)
     return variants
@@ -190,7 +205,8 @@ def run_benchmark(image_size: int = 96, batch_size: int = 16, steps: int = 5,
     """Measure (see the module docstring) and return a dict of plain numbers and strings:
     ``model_only_images_per_s``, ``pipeline_images_per_s``, ``input_only_images_per_s``,
     ``ratio`` (pipeline / model only), ``variants`` (GPU: images/s per variant; CPU:
-    ``"skipped: no GPU"``), and the setup (model, sizes, steps, device, time, seconds).
+    ``"skipped: no GPU"``, unless ``variants="always"``, which measures them on the CPU too),
+    and the setup (model, sizes, steps, device, time, seconds).
 
     ``n_images`` SynthDerm images feed the pipeline (default: exactly one epoch of
     ``steps + 1`` batches, so no epoch boundary falls inside the timed steps). The two
@@ -243,8 +259,9 @@ def run_benchmark(image_size: int = 96, batch_size: int = 16, steps: int = 5,
     input_only = _input_only(pipeline, steps, batch_size)
     say(f"input pipeline alone: {input_only:.1f} images/s")
 
-    if variants and gpus:
-        say("GPU variants (model only):")
+    if variants == "always" or (variants and gpus):
+        say("GPU variants (model only)" + ("" if gpus else ", measured on the CPU: this checks "
+                                           "the code path; the speed-ups are for GPUs") + ":")
         measured = _gpu_variants(model, image_size, batch_size, steps, seed, verbose)
     else:
         measured = GPU_SKIPPED if not gpus else "not requested"
@@ -271,7 +288,11 @@ def format_benchmark(result: Mapping) -> str:
              f"{result.get('goal_ratio', 0.9)})"]
     variants = result.get("variants")
     if isinstance(variants, Mapping):
-        lines += [f"{name}: {_text(value)}" for name, value in variants.items()]
+        base = result["model_only_images_per_s"]
+        for name, value in variants.items():
+            gain = (f"  (x{value / base:.2f} vs model only: float32, no XLA)"
+                    if isinstance(value, float) else "")
+            lines.append(f"{name}: {_text(value)}{gain}")
     else:
         lines.append(f"mixed precision / XLA: {variants}")
     lines.append(f"({result['model']}, {result['image_size']} px, batch {result['batch_size']}, "

@@ -449,9 +449,10 @@ def cmd_bench(args) -> int:
               "activations, +50 %; an estimate, not a measurement):")
         print(bench.memory_table(args.image_size, sizes))
         return 0
+    variants = "always" if args.cpu_variants else not args.no_variants
     try:
         result = bench.run_benchmark(args.image_size, args.batch_size, args.steps, args.model,
-                                     rounds=args.rounds, variants=not args.no_variants)
+                                     rounds=args.rounds, variants=variants)
     except ValueError as err:
         raise CommandError(str(err)) from None
     print()
@@ -596,6 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where bench.json goes / whose run log --notebooks reads")
     bench.add_argument("--no-variants", action="store_true",
                        help="on a GPU, skip mixed precision / XLA / MirroredStrategy")
+    bench.add_argument("--cpu-variants", action="store_true",
+                       help="measure mixed precision / XLA / MirroredStrategy on a CPU too "
+                            "(checks the GPU code path; the speed-ups are for GPUs)")
     bench.add_argument("--notebooks", action="store_true",
                        help="only print the per-notebook wall times of the latest `course run`")
     bench.add_argument("--memory", action="store_true",

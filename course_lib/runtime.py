@@ -63,7 +63,9 @@ def hardware_line(info: dict | None = None) -> str:
 
 
 def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> config.Profile:
-    """The setup every notebook runs: version guard, profile, seeds, and the stored-outputs note.
+    """The setup every notebook runs: version guard, profile, seeds, hardware settings (mixed
+    precision and XLA on a GPU in lab/paper: :func:`course_lib.train.configure_for_hardware`),
+    and the stored-outputs note.
 
     Prints which profile and hardware produce this notebook's outputs, so a reader of the
     stored outputs always knows where the numbers came from.
@@ -76,11 +78,16 @@ def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> c
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     profile = config.get_profile(profile_name)
     config.set_seed(profile.seed, deterministic=profile.deterministic)
+    from . import train
+
+    settings = train.configure_for_hardware(profile, verbose=False)
     if not quiet:
         info = runtime_info()
         print(f"Outputs produced with profile '{profile.name}' on {info['where']} "
               f"{hardware_line(info)}; TensorFlow {info['tensorflow']}, Keras {info['keras']}.")
         print(profile.describe())
+        print(f"Hardware settings: {settings['policy']}, XLA "
+              f"{'on' if settings['jit_compile'] else 'off'} — {settings['reason']}.")
         if profile.name == "smoke":
             print("Smoke profile: tiny synthetic data and runs — the numbers below show that the "
                   "code works, they are NOT meaningful results.")

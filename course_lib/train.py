@@ -13,7 +13,9 @@ from pathlib import Path
 
 from . import config
 
-__all__ = ["PAPER_LEARNING_RATE", "get_strategy", "use_mixed_precision", "paper_optimizer",
+__all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_options",
+           "fresh_session",
+           "use_mixed_precision", "paper_optimizer",
            "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model", "recalibrate_batchnorm",
            "configure_for_hardware", "out_of_memory_message"]
 
@@ -22,32 +24,79 @@ PAPER_LR_FACTOR = 0.5        # "the learning rate decays to 1/2"
 PAPER_LR_PATIENCE = 3        # "in three consecutive iterations"
 
 
-def get_strategy(verbose: bool = True):
+_STRATEGY = {}  # one distribution strategy per process (see get_strategy)
+
+
+def get_strategy(verbose: bool = True, devices=None):
     """TPU if one is attached, MirroredStrategy over several GPUs, else the default strategy.
 
-    Build and compile models inside ``with strategy.scope():``. The global batch size is split
-    across replicas, so scale it with ``strategy.num_replicas_in_sync``.
+    Build and compile models inside ``with strategy.scope():`` (or :func:`strategy_scope`). The
+    batch size stays the GLOBAL batch (the paper's 32): each of the
+    ``strategy.num_replicas_in_sync`` replicas gets an equal share of every batch.
+
+    The strategy is made once per process and returned again on later calls: two
+    MirroredStrategy objects over the same devices in one process can mix up their gradient
+    all-reduces (TensorFlow aborts with "Shape mismatch in the collective instance").
+    ``devices`` (e.g. ``["/cpu:0", "/cpu:1"]``) forces a MirroredStrategy over exactly those
+    devices and replaces the cached one: the tests use two logical CPUs to run the multi-GPU
+    code path on a machine without GPUs.
     """
     import tensorflow as tf
 
-    strategy = None
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        strategy = tf.distribute.TPUStrategy(resolver)
-        kind = "TPU"
-    except (ValueError, RuntimeError, tf.errors.NotFoundError, AttributeError):
-        gpus = tf.config.list_physical_devices("GPU")
-        if len(gpus) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-            kind = f"MirroredStrategy over {len(gpus)} GPUs"
-        else:
-            strategy = tf.distribute.get_strategy()
-            kind = "one GPU" if gpus else "CPU"
+    if devices is not None:
+        devices = list(devices)
+        _STRATEGY["strategy"] = tf.distribute.MirroredStrategy(devices)
+        _STRATEGY["kind"] = f"MirroredStrategy over {len(devices)} device(s): {', '.join(devices)}"
+    elif "strategy" not in _STRATEGY:
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            strategy, kind = tf.distribute.TPUStrategy(resolver), "TPU"
+        except (ValueError, RuntimeError, tf.errors.NotFoundError, AttributeError):
+            gpus = tf.config.list_physical_devices("GPU")
+            if len(gpus) > 1:
+                strategy = tf.distribute.MirroredStrategy()
+                kind = f"MirroredStrategy over {len(gpus)} GPUs"
+            else:
+                strategy = tf.distribute.get_strategy()
+                kind = "one GPU" if gpus else "CPU"
+        _STRATEGY.update(strategy=strategy, kind=kind)
+    strategy = _STRATEGY["strategy"]
     if verbose:
-        print(f"Distribution: {kind} ({strategy.num_replicas_in_sync} replica(s))")
+        print(f"Distribution: {_STRATEGY['kind']} ({strategy.num_replicas_in_sync} replica(s))")
     return strategy
+
+
+def strategy_scope():
+    """``with train.strategy_scope(): model = build(...); model.compile(...)``.
+
+    The scope of :func:`get_strategy`'s strategy: on a CPU or one GPU it changes nothing; on
+    several GPUs (or a TPU) the model's variables are mirrored on every device and each batch
+    is split between them. The course's training helpers build their models inside it.
+    """
+    return get_strategy(verbose=False).scope()
+
+
+def compile_options(profile) -> dict:
+    """The ``model.compile`` keywords that depend on the profile and the hardware:
+    ``run_eagerly`` (the profile's: the smoke profile skips graph tracing) and ``jit_compile``
+    (XLA: on in ``lab``/``paper`` on a GPU, off everywhere else, as
+    :func:`configure_for_hardware` decides). ``model.compile(..., **train.compile_options(profile))``.
+    """
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    return {"run_eagerly": profile.run_eagerly,
+            "jit_compile": _xla_wanted(profile) and not profile.run_eagerly}
+
+
+def _gpu_count() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def _xla_wanted(profile) -> bool:
+    return bool(_gpu_count()) and profile.name != "smoke"
 
 
 def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:
@@ -89,11 +138,9 @@ def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
     precision is slower too. Returns ``{"policy", "jit_compile", "gpus", "reason"}``; ``course
     bench`` on the GPU measures what the two settings gain.
     """
-    import tensorflow as tf
-
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    if gpus and profile.name != "smoke":
+    gpus = _gpu_count()
+    if _xla_wanted(profile):
         policy = use_mixed_precision(None, verbose=False)
         jit_compile = True
         reason = (f"{gpus} GPU(s), profile '{profile.name}': XLA on"
@@ -107,6 +154,23 @@ def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
     if verbose:
         print(f"Hardware settings: policy {policy}, jit_compile={jit_compile} ({reason})")
     return {"policy": policy, "jit_compile": jit_compile, "gpus": gpus, "reason": reason}
+
+
+def fresh_session(profile, seed: int | None = None) -> dict:
+    """A clean start for the next model: clear Keras' session, seed everything, and re-apply
+    the hardware settings of :func:`configure_for_hardware`. Returns those settings.
+
+    ``keras.backend.clear_session()`` also resets the global precision policy to float32, so a
+    notebook that clears the session before each model (as the training helpers do, to free
+    memory and make each model independent of the ones before) must turn mixed precision on
+    again afterwards; this does both in the right order. ``seed`` defaults to ``profile.seed``.
+    """
+    import keras
+
+    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    keras.backend.clear_session()
+    config.set_seed(profile.seed if seed is None else seed, deterministic=profile.deterministic)
+    return configure_for_hardware(profile, verbose=False)
 
 
 def out_of_memory_message(profile, name: str = "") -> str:

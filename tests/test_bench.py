@@ -104,3 +104,21 @@ def test_out_of_memory_names_the_parameter_to_lower(runs):
     assert "batch size 32" in message and "BATCH_SIZE = 16" in message
     assert "batch_size=16" in message and "image size" in message
     assert "OOM when allocating tensor" in message  # the original error is kept
+
+
+def test_gpu_variants_run_on_the_cpu_when_asked(runs, capsys):
+    """--cpu-variants runs the GPU-only code (mixed precision, XLA, both, MirroredStrategy) on
+    this CPU: every variant must give a throughput, not a 'failed: ...' string."""
+    import keras
+
+    assert cli.main(["bench", "--profile", "smoke", "--image-size", "32", "--batch-size", "4",
+                     "--steps", "2", "--rounds", "1", "--model", "tiny", "--cpu-variants"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((runs / "smoke" / "bench.json").read_text())
+    variants = result["variants"]
+    assert isinstance(variants, dict) and len(variants) == 4, variants
+    for name, value in variants.items():
+        assert isinstance(value, float) and value > 0, (name, value)
+    assert any(name.startswith("MirroredStrategy") for name in variants)
+    assert "vs model only" in out
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as found

@@ -308,17 +308,19 @@ def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str 
     Taught in 04_discriminant_network (05 passes ``loss=focal``; 07 trains a missing fusion
     member with it). A fresh Keras session seeded by ``seed`` (default ``profile.seed``), the
     profile's image size and initial weights, Eq. 5's loss weights (:func:`compile_dc_model`),
+    the hardware settings (:func:`course_lib.train.fresh_session`: mixed precision and XLA on a
+    GPU in lab/paper, the model built in :func:`course_lib.train.strategy_scope`),
     and :func:`course_lib.train.fit` (the paper's protocol; saves ``runs/<profile>/models/<name>``).
     Returns ``(model, history, seconds)``.
     """
     from .. import runtime, train
 
     name = name or f"dc-{backbone}"
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(profile.seed if seed is None else seed)
+    train.fresh_session(profile, seed)  # also re-applies mixed precision on a GPU
     size = profile.image_size
-    model = build_dc_model(backbone, input_shape=(size, size, 3), weights=profile.weights)
-    compile_dc_model(model, loss=loss, run_eagerly=profile.run_eagerly)
+    with train.strategy_scope():  # mirrored over several GPUs; no change on one device
+        model = build_dc_model(backbone, input_shape=(size, size, 3), weights=profile.weights)
+        compile_dc_model(model, loss=loss, **train.compile_options(profile))
     with runtime.Timer() as timer:
         history = train.fit(model, train_pairs, val_pairs, profile=profile, name=name,
                             epochs=epochs, steps_per_epoch=steps_per_epoch, fresh=fresh,

@@ -639,19 +639,20 @@ def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
     building, so a model does not depend on what the notebook trained before it.
     """
     from .. import augment as augmentation
-    from .. import config, train
+    from .. import train
     from ..data import segmentation_dataset
     from ..runtime import Timer
 
     if splits.m_train is None or splits.m_val is None:
         raise ValueError("splits has no masks: load them with data.load_splits(profile, "
                          "masks=True).")
-    keras.backend.clear_session()
-    config.set_seed(profile.seed, deterministic=profile.deterministic)  # same start every time
+    train.fresh_session(profile)  # same start every time; re-applies mixed precision on a GPU
     size = splits.image_size
-    model = build_unet(encoder, (size, size, 3),
-                       weights=profile.weights if weights == "profile" else weights)
-    model.compile(optimizer=train.paper_optimizer(), loss=segmentation_loss(loss))
+    with train.strategy_scope():  # mirrored over several GPUs; no change on one device
+        model = build_unet(encoder, (size, size, 3),
+                           weights=profile.weights if weights == "profile" else weights)
+        model.compile(optimizer=train.paper_optimizer(), loss=segmentation_loss(loss),
+                      jit_compile=train.compile_options(profile)["jit_compile"])
     x_train, m_train, on_the_fly = splits.x_train, splits.m_train, None
     if augment and profile.expand_segmentation:
         target = augmentation.scale_target(profile.expand_segmentation, len(x_train))
