@@ -462,6 +462,73 @@ def cmd_bench(args) -> int:
     return 0
 
 
+#: Names `course export --model` takes besides a saved model's name.
+EXPORT_ALIASES = ("fusion", "unet-fusion", "best-unet")
+
+
+def _best_unet(profile, base: Path) -> str:
+    """The saved U-Net with the highest recorded test JA (06_unet_segmentation's records)."""
+    from . import results
+
+    saved = {p.stem for p in (base / profile.name / "models").glob("unet-*.keras")}
+    scored = [(record["metrics"]["JA"], record["model"])
+              for record in results.load_results(profile, task="segmentation")
+              if record.get("model") in saved and "JA" in (record.get("metrics") or {})]
+    if not scored:
+        raise CommandError(f"best-unet: no saved U-Net with a recorded JA in profile "
+                           f"'{profile.name}' (saved: {', '.join(sorted(saved)) or 'none'}); run "
+                           f"course run --profile {profile.name} 06 first.")
+    ja, name = max(scored)
+    print(f"best-unet: {name} (test JA {ja:.3f} recorded by 06_unet_segmentation)")
+    return name
+
+
+def _model_to_export(args, profile, base: Path):
+    """(single-input Keras model, name) for `course export --model`: a saved model, a DC model
+    through one head, the classification or segmentation fusion, or the best U-Net."""
+    import keras
+
+    from . import fusion, models
+
+    name = args.model
+    if name == "best-unet":
+        name = _best_unet(profile, base)
+    if name in fusion.FUSIONS:
+        try:
+            members = [fusion.get_member(profile, member, train_if_missing=False)
+                       for member in fusion.FUSIONS[name]]
+        except FileNotFoundError as err:
+            raise CommandError(f"{name}: {err}") from None
+        weight = fusion.chosen_weight(profile, name)
+        if weight is None:
+            weight = 0.5
+            print(f"{name}: no weight recorded by 07_fusion in profile '{profile.name}'; using "
+                  "the paper's equal weights (0.5)")
+        for member in members:
+            print(f"  {member.note}")
+        model = fusion.fused_model(*members, weight=weight, name=name.replace("-", "_"))
+        print(f"{name}: exporting w * {members[0].source} + (1 - w) * {members[1].source}, "
+              f"w = {weight:.2f}")
+        return model, name
+    source = base / profile.name / "models" / f"{name}.keras"
+    if not source.exists():
+        saved = sorted(p.stem for p in (base / profile.name / "models").glob("*.keras"))
+        raise CommandError(f"No saved model {source}. Saved models in this profile: "
+                           f"{', '.join(saved) or 'none'}; or one of {', '.join(EXPORT_ALIASES)} "
+                           f"(the training notebooks write them; run e.g. course run --profile "
+                           f"{profile.name} 03).")
+    model = keras.saving.load_model(source, compile=False)
+    if len(model.inputs) > 1:
+        names = {layer.name for layer in model.layers}
+        if not {"cls1", "cls2", "backbone"} <= names:
+            raise CommandError(f"{name} has {len(model.inputs)} inputs and is not a DC "
+                               "model; TFLite export takes single-input models.")
+        model = models.dc_classifier(model, head=args.head)
+        print(f"{name} is a DC model: exporting its single-input classifier "
+              f"(head {args.head}).")
+    return model, name
+
+
 def cmd_export(args) -> int:
     import numpy as np
 
@@ -469,52 +536,52 @@ def cmd_export(args) -> int:
 
     profile = config.get_profile(_profile_name_from(args))
     base = _runs_base_for(args)
-    source = base / profile.name / "models" / f"{args.model}.keras"
-    if not source.exists():
-        saved = sorted(p.stem for p in (base / profile.name / "models").glob("*.keras"))
-        raise CommandError(f"No saved model {source}. Saved models in this profile: "
-                           f"{', '.join(saved) or 'none'} (the training notebooks write them; "
-                           f"run e.g. course run --profile {profile.name} 03).")
-    import keras
-
-    model = keras.saving.load_model(source, compile=False)
-    if len(model.inputs) > 1:
-        names = {layer.name for layer in model.layers}
-        if not {"cls1", "cls2", "backbone"} <= names:
-            raise CommandError(f"{args.model} has {len(model.inputs)} inputs and is not a DC "
-                               "model; TFLite export takes single-input models.")
-        model = models.dc_classifier(model, head=args.head)
-        print(f"{args.model} is a DC model: exporting its single-input classifier "
-              f"(head {args.head}).")
+    previous = os.environ.get("COURSE_RUNS_DIR")
+    os.environ["COURSE_RUNS_DIR"] = str(base)  # where fusion's members are looked up
+    try:
+        model, name = _model_to_export(args, profile, base)
+    finally:
+        if previous is None:
+            os.environ.pop("COURSE_RUNS_DIR")
+        else:
+            os.environ["COURSE_RUNS_DIR"] = previous
+    segmentation = len(model.outputs[0].shape) == 4
     size = int(model.inputs[0].shape[1])
     n = args.n_images
     train_images, _ = data.load_arrays(data.prepare_data(profile, "train"), size, masks=False)
     test_record = data.prepare_data(profile, "test")
-    test_images, _ = data.load_arrays(test_record, size, masks=False)
+    test_images, test_masks = data.load_arrays(test_record, size, masks=segmentation)
     representative = train_images[:n].astype(np.float32)
     test_images, test_labels = test_images[:n].astype(np.float32), test_record.labels[:n]
+    test_masks = None if test_masks is None else test_masks[:n]
     out_dir = base / profile.name / "tflite"
-    summary = {"model": args.model, "profile": profile.name, "source": str(source),
-               "n_images": int(len(test_images)), "results": {}}
+    summary = {"model": name, "profile": profile.name, "task": "segmentation" if segmentation
+               else "classification", "image_size": size, "n_images": int(len(test_images)),
+               "results": {}}
+    first, second = ("JA", "DC") if segmentation else ("AUC", "AP")
     print(f"{'quantization':<13} {'size (MB)':>9} {'ms/image':>9} {'keras ms':>9} "
-          f"{'max |diff|':>11} {'agree':>6} {'AUC change':>10} {'AP change':>10}")
+          f"{'max |diff|':>11} {'agree':>6} {first + ' change':>10} {second + ' change':>10}")
     for quantization in args.quantization or export.QUANTIZATIONS:
-        path = export.export_tflite(model, out_dir / f"{args.model}-{quantization}.tflite",
+        path = export.export_tflite(model, out_dir / f"{name}-{quantization}.tflite",
                                     quantization, representative_images=representative)
-        result = export.compare_with_keras(model, path, test_images, labels=test_labels)
+        result = export.compare_with_keras(model, path, test_images,
+                                           labels=None if segmentation else test_labels,
+                                           masks=test_masks)
         result["path"] = str(path)
         summary["results"][quantization] = result
         change = result.get("score_change", {})
         print(f"{quantization:<13} {result['size_bytes'] / 1e6:9.3f} "
               f"{result['latency_ms_per_image']:9.2f} {result['keras_latency_ms_per_image']:9.2f} "
-              f"{result['max_abs_diff']:11.2e} {result.get('agreement', float('nan')):6.2f} "
-              f"{change.get('AUC', float('nan')):+10.4f} {change.get('AP', float('nan')):+10.4f}")
-    summary_path = out_dir / f"{args.model}.json"
+              f"{result['max_abs_diff']:11.2e} {result.get('agreement', float('nan')):6.3f} "
+              f"{change.get(first, float('nan')):+10.4f} {change.get(second, float('nan')):+10.4f}")
+    summary_path = out_dir / f"{name}.json"
     summary_path.write_text(json.dumps(summary, indent=2, default=float) + "\n",
                             encoding="utf-8")
     print(f"wrote {out_dir} (summary {summary_path.name}); interpreter: "
           f"{export.interpreter_name()}; CPU latency, one image per call, {len(test_images)} "
-          f"test images of profile {profile.name}.")
+          f"test images of profile {profile.name}"
+          + ("; agree = pixels on the same side of 0.5." if segmentation else
+             "; agree = same predicted class."))
     return 0
 
 
@@ -612,7 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "images: size, CPU latency, output and metric change.")
     exp.add_argument("--profile", default=None)
     exp.add_argument("--model", required=True, metavar="NAME",
-                     help="saved model name, e.g. mobilenet or dc-mobilenet")
+                     help="saved model name (e.g. mobilenet, dc-mobilenet, unet-mobilenet), "
+                          "fusion (07's classification fusion as one model), unet-fusion, or "
+                          "best-unet (the saved U-Net with the best recorded JA)")
     exp.add_argument("--quantization", action="append", default=None,
                      choices=["float32", "float16", "int8"],
                      help="repeat for several (default: all three)")

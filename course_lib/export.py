@@ -35,6 +35,34 @@ QUANTIZATIONS = ("float32", "float16", "int8")
 MAX_REPRESENTATIVE = 200
 
 
+@contextlib.contextmanager
+def _native_output_silenced():
+    """Silence what TensorFlow's C++ code writes straight to the process's stdout/stderr
+    ("fully_quantize: 0, ...", "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."),
+    which Python's redirect_stdout cannot catch. Python exceptions still propagate."""
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no real file descriptors (unusual hosts): leave the output alone
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def interpreter_name() -> str:
     """``"ai_edge_litert"`` when that package is importable, else ``"tf.lite"``."""
     try:
@@ -57,10 +85,10 @@ def load_interpreter(path, num_threads: int | None = None):
         import tensorflow as tf
 
         Interpreter = tf.lite.Interpreter  # noqa: N806 - a class
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_output_silenced():
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
+        interpreter.allocate_tensors()
     return interpreter
 
 
@@ -114,7 +142,8 @@ def export_tflite(model, path, quantization: str = "float32", representative_ima
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            _native_output_silenced():
         warnings.simplefilter("ignore")
         flatbuffer = converter.convert()
     path = Path(path)
@@ -149,8 +178,8 @@ def tflite_predict(path, images, num_threads: int | None = None) -> np.ndarray:
     return outputs
 
 
-def compare_with_keras(model, path, images, labels=None, num_threads: int | None = None
-                       ) -> dict:
+def compare_with_keras(model, path, images, labels=None, num_threads: int | None = None,
+                       masks=None) -> dict:
     """How far the TFLite file at ``path`` is from the Keras ``model`` on ``images``.
 
     Returns ``max_abs_diff`` (largest output difference), ``size_bytes`` (TFLite file),
@@ -159,6 +188,9 @@ def compare_with_keras(model, path, images, labels=None, num_threads: int | None
     ``agreement`` (fraction of images with the same arg-max class) and ``interpreter``.
     With binary ``labels`` and a 2-column output, also ``keras_scores``, ``tflite_scores``
     (:func:`course_lib.metrics.classification_scores`) and ``score_change`` (TFLite - Keras).
+    For a segmentation model (output ``(N, H, W, 1)``) ``agreement`` is the fraction of pixels
+    on the same side of 0.5, and with ``masks`` (truth, ``(N, H, W)``, e.g. 0/255 uint8 at the
+    model's size) the scores are :func:`course_lib.metrics.segmentation_scores` (JA, DC, ...).
     """
     images = _check_images(images)
     path = Path(path)
@@ -180,13 +212,24 @@ def compare_with_keras(model, path, images, labels=None, num_threads: int | None
         "n_images": len(images),
         "interpreter": interpreter_name(),
     }
+    from . import metrics
+
+    keras_scores = tflite_scores = None
     if reference.ndim == 2:
         result["agreement"] = float(np.mean(lite.argmax(1) == reference.argmax(1)))
-    if labels is not None and reference.ndim == 2 and reference.shape[1] == 2:
-        from . import metrics
-
-        keras_scores = metrics.classification_scores(labels, reference[:, 1])
-        tflite_scores = metrics.classification_scores(labels, lite[:, 1])
+        if labels is not None and reference.shape[1] == 2:
+            keras_scores = metrics.classification_scores(labels, reference[:, 1])
+            tflite_scores = metrics.classification_scores(labels, lite[:, 1])
+    elif reference.ndim == 4 and reference.shape[-1] == 1:
+        result["agreement"] = float(np.mean((lite > 0.5) == (reference > 0.5)))
+        if masks is not None:
+            truth = np.asarray(masks)
+            if truth.shape[:3] != reference.shape[:3]:
+                raise ValueError(f"masks have shape {truth.shape} but the model's maps are "
+                                 f"{reference.shape[:3]}; resize the masks to the model's size.")
+            keras_scores = metrics.segmentation_scores(list(truth), list(reference[..., 0]))
+            tflite_scores = metrics.segmentation_scores(list(truth), list(lite[..., 0]))
+    if keras_scores is not None:
         result["keras_scores"] = keras_scores
         result["tflite_scores"] = tflite_scores
         result["score_change"] = {name: tflite_scores[name] - keras_scores[name]

@@ -27,7 +27,7 @@ __all__ = [
     "weighted_average", "weight_scores", "search_weight", "classification_metric",
     "segmentation_metric", "sensitivity_specificity_curve", "threshold_for_sensitivity",
     "model_size", "fusion_size", "get_member", "member_probabilities", "member_prob_maps",
-    "predict_members", "comparison_table", "chosen_weight",
+    "predict_members", "comparison_table", "chosen_weight", "fused_model",
 ]
 
 #: The weights :func:`search_weight` tries by default: 0, 0.05, ..., 1 (21 values).
@@ -312,6 +312,42 @@ def chosen_weight(profile, fusion_name: str) -> float | None:
         if record.get("model") == fusion_name and isinstance(weight, (int, float)):
             return float(weight)
     return None
+
+
+def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
+    """The fusion as ONE single-input Keras model: ``image -> w * a(image) + (1 - w) * b(image)``.
+
+    For deployment (``course export --model fusion``, TFLite) and serving: one file, one call.
+    ``model_a``/``model_b`` are :class:`Member` objects (a DC member through its chosen head,
+    a U-Net as it is) or single-input Keras models with the same input and output shapes
+    (softmax ``(N, 2)`` for classification, probability maps ``(N, H, W, 1)`` for segmentation).
+    ``weight`` is ``w`` for ``model_a`` -- the one 07_fusion chose on validation
+    (:func:`chosen_weight`).
+    """
+    import keras
+    from keras import layers
+
+    weight = float(weight)
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must lie in [0, 1]; got {weight}.")
+    networks = []
+    for label, member in (("model_a", model_a), ("model_b", model_b)):
+        if isinstance(member, Member):
+            member = member.classifier if member.task == "classification" else member.model
+        if not isinstance(member, keras.Model) or len(member.inputs) != 1:
+            raise ValueError(f"{label} must be a Member or a single-input Keras model (for a DC "
+                             "model use models.dc_classifier(model, head)).")
+        networks.append(member)
+    shapes = [tuple(network.inputs[0].shape[1:]) for network in networks]
+    outputs = [tuple(network.outputs[0].shape[1:]) for network in networks]
+    if shapes[0] != shapes[1] or outputs[0] != outputs[1]:
+        raise ValueError(f"The two models must take and give the same shapes; got inputs "
+                         f"{shapes[0]} / {shapes[1]} and outputs {outputs[0]} / {outputs[1]}.")
+    inputs = keras.Input(shapes[0], name="image")
+    fused = layers.Add(name="weighted_average", dtype="float32")([
+        layers.Rescaling(weight, name="weight_a", dtype="float32")(networks[0](inputs)),
+        layers.Rescaling(1.0 - weight, name="weight_b", dtype="float32")(networks[1](inputs))])
+    return keras.Model(inputs, fused, name=name)
 
 
 # --------------------------------------------------------------------------- tables

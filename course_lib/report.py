@@ -296,7 +296,7 @@ def _run_lines(profile_name: str, records: Sequence[Mapping], run_log: dict | No
               f"- **Image size:** "
               f"{', '.join(f'{s} px' for s in sizes) if sizes else 'not recorded'}",
               f"- **Seeds:** {', '.join(map(str, seeds)) if records else 'none'}",
-              f"- **Training/evaluation time recorded by the notebooks:** "
+              "- **Training/evaluation time recorded by the notebooks:** "
               + (f"{sum(recorded):.0f} s over {len(recorded)} record(s)" if recorded
                  else "not recorded")]
     if run_log and run_log.get("notebooks"):
@@ -334,17 +334,55 @@ def _bench_lines(bench: Mapping) -> list[str]:
         lines.append(f"- Ratio pipeline / model only: {bench['ratio']:.2f} (goal ≥ 0.9)")
     variants = bench.get("variants")
     if isinstance(variants, Mapping):
+        base = _finite(bench.get("model_only_images_per_s"))
         for name, value in variants.items():
             text = f"{value:.1f} images/s" if _finite(value) is not None else str(value)
+            if _finite(value) is not None and base:
+                text += f" (×{value / base:.2f} vs model only)"
             lines.append(f"- {name}: {text}")
     elif variants:
         lines.append(f"- Mixed precision / XLA: {variants}")
     return lines
 
 
+def _formatted(value, form: str) -> str:
+    return format(float(value), form) if _finite(value) is not None else "–"
+
+
+def _deployment_lines(exports: Sequence[Mapping] | None) -> list[str]:
+    """The TFLite summaries `course export` wrote (runs/<profile>/tflite/<model>.json)."""
+    lines = ["## Deployment: TFLite (`course export`)", ""]
+    if not exports:
+        return lines + ["Not run: `course export --model fusion` (the classification fusion as "
+                        "one model) and `course export --model best-unet` write it.", ""]
+    for summary in exports:
+        results = summary.get("results") or {}
+        segmentation = summary.get("task") == "segmentation"
+        first, second = ("JA", "DC") if segmentation else ("AUC", "AP")
+        agreement = "pixels on the same side of 0.5" if segmentation else "same predicted class"
+        lines += [f"**{summary.get('model', '?')}** ({summary.get('image_size', '?')} px, "
+                  f"{summary.get('n_images', '?')} test images; agreement = {agreement}; CPU latency, one image per call)", "",
+                  "| format | size (MB) | TFLite ms/image | Keras ms/image | max abs diff | "
+                  f"agreement | {first} change | {second} change |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for quantization, result in results.items():
+            change = result.get("score_change") or {}
+            number = _formatted
+            lines.append(
+                f"| {quantization} | {number(result.get('size_bytes', float('nan')) / 1e6, '.2f')}"
+                f" | {number(result.get('latency_ms_per_image'), '.2f')}"
+                f" | {number(result.get('keras_latency_ms_per_image'), '.2f')}"
+                f" | {number(result.get('max_abs_diff'), '.1e')}"
+                f" | {number(result.get('agreement'), '.3f')}"
+                f" | {number(change.get(first), '+.4f')} | {number(change.get(second), '+.4f')} |")
+        lines.append("")
+    return lines
+
+
 def build_report(profile, records: Sequence[Mapping], *, run_log: dict | None = None,
                  bench: dict | None = None, results_dir: Path | str = "results",
-                 figure_name: str | None = None) -> str:
+                 figure_name: str | None = None,
+                 exports: Sequence[Mapping] | None = None) -> str:
     """The Markdown text of the report (see the module docstring). Pure: reads no files."""
     profile_name = _profile_name(profile)
     records = list(records)
@@ -380,6 +418,7 @@ def build_report(profile, records: Sequence[Mapping], *, run_log: dict | None = 
     lines.append("")
     lines += _run_lines(profile_name, records, run_log, bench, Path(results_dir))
     lines += table_lines
+    lines += _deployment_lines(exports)
     lines += ["## Other recorded results", ""]
     if others:
         from .results import to_markdown
@@ -468,13 +507,16 @@ def write_report(profile, runs_base: Path | str | None = None, *, figure: bool =
     records = load_records(results_dir)
     run_log = _read_json(folder / "run_log.json")
     bench = _read_json(folder / "bench.json")
+    exports = [summary for summary in (_read_json(path) for path in
+                                       sorted((folder / "tflite").glob("*.json"))) if summary]
     png = None
     if figure:
         png = plot_report(records, folder / "report.png",
                           title=f"Wei, Ding & Hu (2020) vs the course — profile {profile_name}"
                                 + (" (smoke: NOT meaningful)" if profile_name == "smoke" else ""))
     text = build_report(profile_name, records, run_log=run_log, bench=bench,
-                        results_dir=results_dir, figure_name=png.name if png else None)
+                        results_dir=results_dir, figure_name=png.name if png else None,
+                        exports=exports)
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / "report.md"
     markdown.write_text(text, encoding="utf-8")

@@ -96,7 +96,9 @@ def _gpu_count() -> int:
 
 
 def _xla_wanted(profile) -> bool:
-    return bool(_gpu_count()) and profile.name != "smoke"
+    # Keras silently compiles without XLA while TF op determinism is on (not every XLA op is
+    # deterministic), so a deterministic profile does not ask for it.
+    return bool(_gpu_count()) and profile.name != "smoke" and not profile.deterministic
 
 
 def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:

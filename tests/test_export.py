@@ -113,3 +113,90 @@ def test_course_export_command(model_and_images, monkeypatch, tmp_path, capsys):
     result = summary["results"]["float32"]
     assert result["max_abs_diff"] < 1e-5
     assert result["size_bytes"] == (folder / "tiny-float32.tflite").stat().st_size
+
+
+def _segmenter(size: int = 32, seed: int = 2):
+    """A tiny per-pixel sigmoid model (same convention as the course's U-Nets)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(1, 3, padding="same")(x)
+    return keras.Model(inputs, layers.Activation("sigmoid", dtype="float32")(x * 3.0))
+
+
+def test_fused_model_is_the_weighted_average(model_and_images):
+    from course_lib import fusion
+
+    model, images = model_and_images
+    other = _model()  # the same architecture with other weights: a distinct second member
+    other.set_weights([w * 0.5 for w in model.get_weights()])
+    fused = fusion.fused_model(model, other, weight=0.3)
+    expected = fusion.weighted_average([model.predict(images, verbose=0),
+                                        other.predict(images, verbose=0)], [0.3, 0.7])
+    np.testing.assert_allclose(fused.predict(images, verbose=0), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"weight must lie in \[0, 1\]"):
+        fusion.fused_model(model, other, weight=1.5)
+    with pytest.raises(ValueError, match="same shapes"):
+        fusion.fused_model(model, _segmenter(), weight=0.5)
+
+
+def test_segmentation_export_reports_mask_metrics(tmp_path):
+    """A segmentation model (and a fused pair of them) converts; the JA/DC change is measured
+    against truth masks and is ~0 for float32."""
+    from course_lib import fusion, metrics
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
+    fused = fusion.fused_model(_segmenter(seed=2), _segmenter(seed=5), weight=0.5,
+                               name="unet_fusion")
+    keras_maps = fused.predict(images, verbose=0)
+    masks = ((keras_maps[..., 0] > np.median(keras_maps)) * 255).astype(np.uint8)
+    path = export.export_tflite(fused, tmp_path / "seg.tflite")
+    report = export.compare_with_keras(fused, path, images, masks=masks)
+    assert report["max_abs_diff"] < 1e-5 and report["agreement"] > 0.999
+    expected = metrics.segmentation_scores(list(masks), list(keras_maps[..., 0]))
+    assert report["keras_scores"]["JA"] == pytest.approx(expected["JA"])
+    assert 0 < expected["JA"] < 1  # not a degenerate comparison
+    assert abs(report["score_change"]["JA"]) < 1e-3
+    with pytest.raises(ValueError, match="resize the masks"):
+        export.compare_with_keras(fused, path, images, masks=masks[:, :16, :16])
+
+
+def test_course_export_fusion_and_best_unet(monkeypatch, tmp_path, capsys):
+    """`course export --model unet-fusion` exports the two saved U-Nets as one weighted
+    model; `--model best-unet` picks the saved U-Net with the best recorded JA."""
+    from course_lib import config, results
+
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    size = config.get_profile("smoke").image_size
+    folder = tmp_path / "runs" / "smoke" / "models"
+    assert cli.main(["export", "--profile", "smoke", "--model", "unet-fusion"]) == 2
+    assert "No saved model 'unet-mobilenet'" in capsys.readouterr().err
+    folder.mkdir(parents=True)
+    _segmenter(size, seed=2).save(folder / "unet-mobilenet.keras")
+    _segmenter(size, seed=5).save(folder / "unet-densenet121.keras")
+    assert cli.main(["export", "--profile", "smoke", "--model", "unet-fusion",
+                     "--quantization", "float32", "--n-images", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "no weight recorded by 07_fusion" in out and "w = 0.50" in out
+    assert "JA change" in out
+    summary = json.loads((tmp_path / "runs" / "smoke" / "tflite" / "unet-fusion.json")
+                         .read_text())
+    assert summary["task"] == "segmentation" and summary["image_size"] == size
+    result = summary["results"]["float32"]
+    assert result["max_abs_diff"] < 1e-4 and "JA" in result["score_change"]
+
+    assert cli.main(["export", "--profile", "smoke", "--model", "best-unet"]) == 2
+    assert "no saved U-Net with a recorded JA" in capsys.readouterr().err
+    for name, ja in (("unet-mobilenet", 0.61), ("unet-densenet121", 0.72)):
+        results.record_result("06_unet_segmentation", "segmentation", name,
+                              {"JA": ja, "DC": ja + 0.1}, profile="smoke")
+    assert cli.main(["export", "--profile", "smoke", "--model", "best-unet", "--quantization",
+                     "float16", "--n-images", "4"]) == 0
+    assert "best-unet: unet-densenet121 (test JA 0.720" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "smoke" / "tflite" / "unet-densenet121-float16.tflite").exists()

@@ -121,6 +121,38 @@ def test_run_log_and_bench_appear_in_report(runs):
     assert "Mixed precision / XLA: skipped: no GPU" in text
 
 
+def test_gpu_variants_and_tflite_exports_appear_in_report(runs):
+    (runs / "smoke" / "bench.json").parent.mkdir(parents=True, exist_ok=True)
+    (runs / "smoke" / "bench.json").write_text(json.dumps(
+        {"model": "mobilenet", "image_size": 224, "batch_size": 32, "steps": 20,
+         "model_only_images_per_s": 400.0, "pipeline_images_per_s": 380.0, "ratio": 0.95,
+         "variants": {"mixed precision (mixed_float16)": 1000.0,
+                      "XLA (jit_compile)": "failed: XlaRuntimeError: x"}}))
+    text = report.write_report("smoke", figure=False)[0].read_text(encoding="utf-8")
+    assert "- mixed precision (mixed_float16): 1000.0 images/s (×2.50 vs model only)" in text
+    assert "- XLA (jit_compile): failed: XlaRuntimeError: x" in text
+    assert "Not run: `course export --model fusion`" in _section_named(text, "Deployment")
+
+    (runs / "smoke" / "tflite").mkdir()
+    (runs / "smoke" / "tflite" / "unet-mobilenet.json").write_text(json.dumps(
+        {"model": "unet-mobilenet", "task": "segmentation", "image_size": 64, "n_images": 30,
+         "results": {"int8": {"size_bytes": 8_674_000, "latency_ms_per_image": 1.24,
+                              "keras_latency_ms_per_image": 9.51, "max_abs_diff": 0.64,
+                              "agreement": 0.888,
+                              "score_change": {"JA": -0.004, "DC": -0.0023}}}}))
+    section = _section_named(report.write_report("smoke", figure=False)[0]
+                             .read_text(encoding="utf-8"), "Deployment")
+    assert "**unet-mobilenet** (64 px, 30 test images; agreement = pixels" in section
+    assert "| JA change | DC change |" in section
+    assert "| int8 | 8.67 | 1.24 | 9.51 | 6.4e-01 | 0.888 | -0.0040 | -0.0023 |" in section
+
+
+def _section_named(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 3)
+    return text[start:] if end < 0 else text[start:end]
+
+
 def test_course_report_command(runs, capsys):
     _mobilenet(0, 0.80, profile="smoke")
     assert cli.main(["report", "--profile", "smoke"]) == 0
