@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["QUANTIZATIONS", "export_tflite", "tflite_predict", "compare_with_keras",
-           "interpreter_name", "load_interpreter"]
+           "interpreter_name", "load_interpreter", "as_float32"]
 
 #: What :func:`export_tflite` accepts.
 QUANTIZATIONS = ("float32", "float16", "int8")
@@ -102,6 +102,40 @@ def _check_images(images, what: str = "images") -> np.ndarray:
     return array.astype(np.float32)
 
 
+_MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def _replace_policies(value):
+    if isinstance(value, dict):
+        return {key: _replace_policies(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_policies(item) for item in value]
+    return "float32" if value in _MIXED_POLICIES else value
+
+
+def as_float32(model):
+    """``model`` itself when every layer computes in float32; else a float32 copy with the same
+    weights.
+
+    A model trained with mixed precision (``lab``/``paper`` on a GPU) keeps its
+    ``mixed_float16`` layer policies when saved, and the TFLite converter rejects the float16
+    arithmetic ("Could not translate MLIR to FlatBuffer"). Its weights are float32 anyway, so a
+    copy built with float32 policies computes the same function in full precision.
+    """
+    import keras
+
+    policies = {getattr(getattr(layer, "dtype_policy", None), "name", "float32")
+                for layer in model._flatten_layers()}
+    if not policies & set(_MIXED_POLICIES):
+        return model
+    config = _replace_policies(keras.saving.serialize_keras_object(model))
+    # safe_mode=False: the course's own in-memory model may hold Lambda layers (fusion's
+    # mirrored stand-in); nothing is read from an untrusted file here.
+    copy = keras.saving.deserialize_keras_object(config, safe_mode=False)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export_tflite(model, path, quantization: str = "float32", representative_images=None
                   ) -> Path:
     """Convert the single-input Keras ``model`` to TFLite and write it to ``path``.
@@ -109,7 +143,8 @@ def export_tflite(model, path, quantization: str = "float32", representative_ima
     ``quantization``: ``"float32"`` (no change), ``"float16"`` (float16 weights) or ``"int8"``
     (8-bit weights and activations; needs ``representative_images``, e.g. 100 training images
     ``(N, H, W, 3)`` in the model's input range, on which the converter measures activation
-    ranges). Returns the path. The converter's console chatter is swallowed.
+    ranges). Returns the path. A mixed-precision model is converted through its float32 copy
+    (:func:`as_float32`). The converter's console chatter is swallowed.
     """
     import tensorflow as tf
 
@@ -120,7 +155,7 @@ def export_tflite(model, path, quantization: str = "float32", representative_ima
         raise ValueError(f"export_tflite takes a single-input model; {model.name} has "
                          f"{len(model.inputs)} inputs. For a DC model export "
                          "course_lib.models.dc_classifier(model, head) instead.")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(as_float32(model))
     if quantization == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

@@ -200,3 +200,29 @@ def test_course_export_fusion_and_best_unet(monkeypatch, tmp_path, capsys):
                      "float16", "--n-images", "4"]) == 0
     assert "best-unet: unet-densenet121 (test JA 0.720" in capsys.readouterr().out
     assert (tmp_path / "runs" / "smoke" / "tflite" / "unet-densenet121-float16.tflite").exists()
+
+
+def test_mixed_precision_model_exports_through_a_float32_copy(model_and_images, tmp_path):
+    """A model trained with mixed precision (lab/paper on a GPU) keeps mixed_float16 layers
+    when saved; the converter rejects them ("Could not translate MLIR to FlatBuffer"), so
+    export_tflite converts a float32 copy with the same weights."""
+    import keras
+
+    model, images = model_and_images
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = _model()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(model.get_weights())
+    assert any(layer.dtype_policy.name == "mixed_float16" for layer in mixed.layers)
+    copy = export.as_float32(mixed)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    assert export.as_float32(model) is model  # float32 models are used as they are
+    float32_out = model.predict(images, verbose=0)
+    np.testing.assert_allclose(copy.predict(images, verbose=0), float32_out, atol=1e-6)
+    path = export.export_tflite(mixed, tmp_path / "mixed.tflite")
+    lite = export.tflite_predict(path, images)
+    np.testing.assert_allclose(lite, float32_out, atol=1e-5)
+    # against the float16-computing Keras model itself the difference is float16 rounding
+    assert np.max(np.abs(lite - mixed.predict(images, verbose=0))) < 2e-2
