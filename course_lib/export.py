@@ -1,7 +1,8 @@
 """TFLite export: the paper's stated future work (running the lightweight models on a phone).
 
-Not taught in a notebook: ``course export --profile P --model NAME`` runs it on a model a notebook
-saved (README, "GPU"; docs/GPU.md). Three steps:
+Taught in 08_visualisation_and_demo (section 8: the fusion as one TFLite file);
+``course export --profile P --model NAME`` runs it on the fusions, the best U-Net or any model a
+notebook saved (README, "GPU"; docs/GPU.md). Three steps:
 
 - :func:`export_tflite` converts a Keras model with ``tf.lite.TFLiteConverter.from_keras_model``
   (still shipped by TensorFlow 2.21) to ``float32``, ``float16`` (weights stored as float16,

@@ -317,7 +317,8 @@ def chosen_weight(profile, fusion_name: str) -> float | None:
 def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
     """The fusion as ONE single-input Keras model: ``image -> w * a(image) + (1 - w) * b(image)``.
 
-    For deployment (``course export --model fusion``, TFLite) and serving: one file, one call.
+    Taught in 08_visualisation_and_demo (section 8). For deployment (TFLite: ``course export
+    --model fusion``) and serving: one file, one call.
     ``model_a``/``model_b`` are :class:`Member` objects (a DC member through its chosen head,
     a U-Net as it is) or single-input Keras models with the same input and output shapes
     (softmax ``(N, 2)`` for classification, probability maps ``(N, H, W, 1)`` for segmentation).
