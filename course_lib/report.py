@@ -315,6 +315,16 @@ def _run_lines(profile_name: str, records: Sequence[Mapping], run_log: dict | No
     else:
         lines.append("- **Notebook wall time:** no run_log.json (written by `course run`)")
     lines.append("")
+    memory = [m for m in (_read_json(path) for path in
+                          sorted((results_dir.parent / "models").glob("*/memory.json"))) if m]
+    if memory:
+        lines += ["### Peak GPU memory (measured by `train.fit`)", "",
+                  "| Model | Batch | Image | Precision | Peak GiB |", "|---|---:|---:|---|---:|"]
+        lines += [f"| {m.get('model', '?')} | {m.get('batch_size', '?')} | "
+                  f"{m.get('image_size', '?')} px | {m.get('policy', '?')} | "
+                  f"{_formatted((m.get('peak_bytes') or float('nan')) / 2**30, '.2f')} |"
+                  for m in memory]
+        lines.append("")
     if bench:
         lines += ["### Throughput (`course bench`)", ""] + _bench_lines(bench) + [""]
     return lines

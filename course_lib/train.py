@@ -14,7 +14,7 @@ from pathlib import Path
 from . import config
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_options",
-           "fresh_session",
+           "fresh_session", "gpu_memory",
            "use_mixed_precision", "paper_optimizer",
            "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model", "recalibrate_batchnorm",
            "configure_for_hardware", "out_of_memory_message"]
@@ -282,6 +282,48 @@ def recalibrate_batchnorm(model, data, max_batches: int = 4) -> int:
     return used
 
 
+def gpu_memory(reset: bool = False) -> dict | None:
+    """Peak and current memory TensorFlow has used on the first GPU since the last reset, in
+    bytes (``{"device", "peak_bytes", "current_bytes"}``), or None without a GPU.
+
+    ``reset=True`` starts a new measurement (and returns None). :func:`fit` measures every
+    training run this way and writes ``memory.json`` beside its history, which ``course report``
+    lists: the real figure next to the estimates of docs/GPU.md.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        if reset:
+            tf.config.experimental.reset_memory_stats("GPU:0")
+            return None
+        info = tf.config.experimental.get_memory_info("GPU:0")
+    except (ValueError, RuntimeError, AttributeError):  # an old TF or an odd device: no figure
+        return None
+    return {"device": "GPU:0", "peak_bytes": int(info["peak"]),
+            "current_bytes": int(info["current"])}
+
+
+def _record_memory(run_dir: Path, profile, name: str, verbose: int) -> dict | None:
+    """After training: the peak GPU memory of this run, printed and written to memory.json."""
+    import json
+
+    import keras
+
+    memory = gpu_memory()
+    if memory is None:
+        return None
+    memory.update(model=name, profile=profile.name, batch_size=profile.batch_size,
+                  image_size=profile.image_size,
+                  policy=keras.mixed_precision.global_policy().name)
+    (run_dir / "memory.json").write_text(json.dumps(memory, indent=2) + "\n", encoding="utf-8")
+    if verbose:
+        print(f"{name}: peak GPU memory {memory['peak_bytes'] / 2**30:.2f} GiB (batch "
+              f"{profile.batch_size}, {profile.image_size} px, {memory['policy']})")
+    return memory
+
+
 def fit(model, train_data, validation_data, *, profile, name: str, epochs: int | None = None,
         extra_callbacks=(), fresh: bool = False, verbose: int = 2, **fit_kwargs):
     """Train ``model`` with the paper's callbacks and save it under ``runs/<profile>/models/``.
@@ -290,7 +332,9 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     (``fresh=True`` discards the backup and history and starts over). ``epochs`` defaults to
     the profile's (the paper: 50). Returns the Keras History of this call. Running out of GPU
     memory raises ``tf.errors.ResourceExhaustedError`` with a message naming what to lower
-    (:func:`out_of_memory_message`).
+    (:func:`out_of_memory_message`). On a GPU the run's peak GPU memory is printed and written
+    to ``runs/<profile>/models/<name>/memory.json`` (:func:`gpu_memory`; ``batch_size`` there is
+    the profile's).
     """
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     epochs = profile.epochs if epochs is None else epochs
@@ -304,6 +348,7 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
         fit_kwargs.setdefault("shuffle", False)  # about its default shuffle=True otherwise
     import tensorflow as tf
 
+    gpu_memory(reset=True)
     try:
         history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
                             callbacks=callbacks, verbose=verbose, **fit_kwargs)
@@ -311,6 +356,7 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
         raise tf.errors.ResourceExhaustedError(
             err.node_def, err.op, out_of_memory_message(profile, name)
             + f"\n\nOriginal error: {str(err.message).strip()[:2000]}") from err
+    _record_memory(run_dir, profile, name, verbose)
     if profile.recalibrate_batchnorm:
         used = recalibrate_batchnorm(model, train_data)
         if used and verbose:

@@ -163,3 +163,51 @@ def test_training_helpers_run_on_two_replicas(tmp_path):
         assert np.isfinite(report[f"{name}_loss"]).all(), report
     assert (tmp_path / "runs" / "smoke" / "models" / "dc-mobilenet.keras").exists()
     assert (tmp_path / "runs" / "smoke" / "models" / "unet-mobilenet.keras").exists()
+
+
+def test_start_notebook_applies_and_prints_the_hardware_settings(fake_gpu, capsys):
+    import keras
+
+    from course_lib import runtime
+
+    runtime.start_notebook("smoke")
+    assert "Hardware settings: float32, XLA off — smoke profile" in capsys.readouterr().out
+    runtime.start_notebook("lab")
+    assert "Hardware settings: mixed_float16, XLA on — 1 GPU(s), profile 'lab'" in (
+        capsys.readouterr().out)
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+
+
+@pytest.mark.skipif(config.has_gpu(), reason="checks the CPU answer")
+def test_gpu_memory_is_none_without_a_gpu():
+    assert train.gpu_memory() is None and train.gpu_memory(reset=True) is None
+
+
+def test_fit_records_peak_gpu_memory_for_the_report(monkeypatch, tmp_path, capsys):
+    """What fit writes on a GPU (the reading faked here) and how the report shows it."""
+    import keras
+    from keras import layers
+
+    from course_lib import report
+
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path))
+    readings = []
+
+    def fake_gpu_memory(reset=False):
+        readings.append(reset)
+        return None if reset else {"device": "GPU:0", "peak_bytes": 3 * 2**30,
+                                   "current_bytes": 2**30}
+
+    monkeypatch.setattr(train, "gpu_memory", fake_gpu_memory)
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=train.paper_optimizer(), loss="categorical_crossentropy")
+    x = np.zeros((8, 4), "float32")
+    y = np.eye(2, dtype="float32")[[0, 1] * 4]
+    train.fit(model, x, (x, y), profile="smoke", name="tiny", epochs=1, verbose=1, y=y)
+    assert readings == [True, False]  # reset before training, read after
+    assert "tiny: peak GPU memory 3.00 GiB (batch 16, 64 px, float32)" in capsys.readouterr().out
+    memory = json.loads((tmp_path / "smoke" / "models" / "tiny" / "memory.json").read_text())
+    assert memory["peak_bytes"] == 3 * 2**30 and memory["model"] == "tiny"
+    text = report.write_report("smoke", figure=False)[0].read_text(encoding="utf-8")
+    assert "### Peak GPU memory (measured by `train.fit`)" in text
+    assert "| tiny | 16 | 64 px | float32 | 3.00 |" in text
