@@ -185,19 +185,14 @@ def _gpu_variants(model_name, image_size, batch_size, steps, seed, verbose) -> d
         devices = [device.name for device in tf.config.list_logical_devices("CPU")]
         label = f"MirroredStrategy ({len(devices)} CPU device(s), global batch {batch_size})"
     try:
-        # Through train.get_strategy: one strategy per process (a second one over the same
-        # devices can corrupt the gradient all-reduce); even one GPU gets a MirroredStrategy,
-        # so its overhead against the plain model-only number is measured.
-        saved = dict(train._STRATEGY)  # the caller's strategy is given back afterwards
-        strategy = train.get_strategy(verbose=False, devices=devices)
-        with strategy.scope():
+        # Through train's one-strategy-per-process cache (a second MirroredStrategy over the
+        # same devices can corrupt the gradient all-reduce); even one GPU gets a
+        # MirroredStrategy, so its overhead against the plain model-only number is measured.
+        with train.mirrored_strategy(devices) as strategy, strategy.scope():
             model = _build(model_name, image_size)
-        variants[label] = _timed_fit(model, dataset, steps, batch_size)
+            variants[label] = _timed_fit(model, dataset, steps, batch_size)
     except Exception as err:  # noqa: BLE001
         variants[label] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
-    finally:
-        train._STRATEGY.clear()
-        train._STRATEGY.update(saved)
     if verbose:
         print(f"  {label}: {_text(variants[label])}", flush=True)
     return variants

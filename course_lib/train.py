@@ -8,13 +8,14 @@ distribution strategy (TPU / several GPUs / default) and mixed precision on GPUs
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
 from . import config
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_options",
-           "fresh_session", "gpu_memory",
+           "fresh_session", "gpu_memory", "mirrored_strategy",
            "use_mixed_precision", "paper_optimizer",
            "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model", "recalibrate_batchnorm",
            "configure_for_hardware", "out_of_memory_message"]
@@ -66,6 +67,20 @@ def get_strategy(verbose: bool = True, devices=None):
     if verbose:
         print(f"Distribution: {_STRATEGY['kind']} ({strategy.num_replicas_in_sync} replica(s))")
     return strategy
+
+
+@contextlib.contextmanager
+def mirrored_strategy(devices):
+    """``with train.mirrored_strategy(["/gpu:0"]) as strategy: ...``: a MirroredStrategy over
+    ``devices`` for the block (it becomes the process's strategy, see :func:`get_strategy`);
+    the previous one is given back afterwards. ``course bench`` measures the MirroredStrategy
+    path with it, even on one GPU."""
+    saved = dict(_STRATEGY)
+    try:
+        yield get_strategy(verbose=False, devices=devices)
+    finally:
+        _STRATEGY.clear()
+        _STRATEGY.update(saved)
 
 
 def strategy_scope():
