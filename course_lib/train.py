@@ -157,10 +157,12 @@ def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
     """
     profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     gpus = _gpu_count()
-    if _xla_wanted(profile):
+    if gpus and profile.name != "smoke":
         policy = use_mixed_precision(None, verbose=False)
-        jit_compile = True
-        reason = (f"{gpus} GPU(s), profile '{profile.name}': XLA on"
+        jit_compile = _xla_wanted(profile)
+        reason = (f"{gpus} GPU(s), profile '{profile.name}': XLA "
+                  + ("on" if jit_compile else "off (the profile turns on TF op determinism, "
+                     "under which Keras compiles without XLA)")
                   + (", mixed precision on" if policy == "mixed_float16"
                      else ", mixed precision off (GPU older than compute capability 7.0)"))
     else:

@@ -8,6 +8,7 @@ GPUs, in a subprocess because logical devices must be set before TensorFlow star
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -43,6 +44,11 @@ def test_hardware_settings_on_a_gpu_by_profile(fake_gpu):
     lab = train.configure_for_hardware("lab", verbose=False)
     assert (lab["policy"], lab["jit_compile"], lab["gpus"]) == ("mixed_float16", True, 1)
     assert train.compile_options("lab") == {"run_eagerly": False, "jit_compile": True}
+    deterministic = dataclasses.replace(config.get_profile("lab"), deterministic=True)
+    settings = train.configure_for_hardware(deterministic, verbose=False)
+    assert (settings["policy"], settings["jit_compile"]) == ("mixed_float16", False)
+    assert "op determinism" in settings["reason"]
+    assert train.compile_options(deterministic)["jit_compile"] is False
     smoke = train.configure_for_hardware("smoke", verbose=False)
     assert (smoke["policy"], smoke["jit_compile"]) == ("float32", False)
     assert "smoke profile" in smoke["reason"]
