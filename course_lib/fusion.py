@@ -344,10 +344,18 @@ def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
     if shapes[0] != shapes[1] or outputs[0] != outputs[1]:
         raise ValueError(f"The two models must take and give the same shapes; got inputs "
                          f"{shapes[0]} / {shapes[1]} and outputs {outputs[0]} / {outputs[1]}.")
+    def single(outputs):  # a model built with outputs=[tensor] returns a one-element list
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    if networks[0].name == networks[1].name:  # e.g. two DC models built by the same builder:
+        inner = keras.Input(shapes[1])         # the functional graph needs distinct names
+        networks[1] = keras.Model(inner, single(networks[1](inner)),
+                                  name=f"{networks[1].name}_b")
     inputs = keras.Input(shapes[0], name="image")
     fused = layers.Add(name="weighted_average", dtype="float32")([
-        layers.Rescaling(weight, name="weight_a", dtype="float32")(networks[0](inputs)),
-        layers.Rescaling(1.0 - weight, name="weight_b", dtype="float32")(networks[1](inputs))])
+        layers.Rescaling(weight, name="weight_a", dtype="float32")(single(networks[0](inputs))),
+        layers.Rescaling(1.0 - weight, name="weight_b",
+                         dtype="float32")(single(networks[1](inputs)))])
     return keras.Model(inputs, fused, name=name)
 
 

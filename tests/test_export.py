@@ -132,8 +132,12 @@ def test_fused_model_is_the_weighted_average(model_and_images):
     from course_lib import fusion
 
     model, images = model_and_images
+    import keras
+
     other = _model()  # the same architecture with other weights: a distinct second member
     other.set_weights([w * 0.5 for w in model.get_weights()])
+    # and the same name, as two DC models from one builder have: fused_model keeps them apart
+    other = keras.Model(other.inputs, other.outputs, name=model.name)
     fused = fusion.fused_model(model, other, weight=0.3)
     expected = fusion.weighted_average([model.predict(images, verbose=0),
                                         other.predict(images, verbose=0)], [0.3, 0.7])
