@@ -357,27 +357,42 @@ def format_notebook_times(log: Mapping) -> str:
 # --------------------------------------------------------------------------------------------
 # Memory: how large a batch fits a GPU
 # --------------------------------------------------------------------------------------------
+def _kept_elements(model) -> int:
+    """Elements per image of every layer output kept for the backward pass, once per CALL: a
+    nested model counts its own layers (a DC model's shared backbone runs twice per pair, so
+    it counts twice)."""
+    import keras
+
+    total = 0
+    for nodes in model._nodes_by_depth.values():  # the calls that make up this graph
+        for node in nodes:
+            operation = node.operation
+            if type(operation).__name__ == "InputLayer":
+                continue
+            if isinstance(operation, keras.Model) and hasattr(operation, "_nodes_by_depth"):
+                total += _kept_elements(operation)
+                continue
+            for tensor in node.outputs:
+                shape = list(tensor.shape[1:])
+                if any(d is None for d in shape):
+                    raise ValueError(f"Layer {operation.name} has an unknown output shape "
+                                     f"{shape}; build the model with a fixed input size.")
+                total += int(np.prod(shape))
+    return total
+
+
 def estimate_training_memory(model, batch_size: int, mixed_precision: bool = False) -> dict:
     """A rough estimate (bytes) of the GPU memory training ``model`` needs at ``batch_size``.
 
     Used for docs/GPU.md. Parameters: 16 bytes each (float32 weight, gradient and Adam's two
     moments). Activations: every layer's output is kept for the backward pass, ``batch_size`` x
-    elements x 4 bytes (2 with mixed precision); plus 50 % for the backward pass's temporaries
+    elements x 4 bytes (2 with mixed precision), counted once per call (a DC model's shared
+    backbone runs on both images of a pair); plus 50 % for the backward pass's temporaries
     and the framework's workspace. An estimate, not a measurement: on a GPU, check with
     ``course bench`` and ``tf.config.experimental.get_memory_info``.
     """
     batch_size = _check_positive("batch_size", batch_size)
-    elements = 0
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
-        for tensor in outputs:
-            shape = [d for d in tensor.shape[1:]]
-            if any(d is None for d in shape):
-                raise ValueError(f"Layer {layer.name} has an unknown output shape {shape}; build "
-                                 "the model with a fixed input size.")
-            elements += int(np.prod(shape))
+    elements = _kept_elements(model)
     bytes_per_activation = 2 if mixed_precision else 4
     parameters = model.count_params() * 16
     activations = int(elements * batch_size * bytes_per_activation * 1.5)
@@ -385,10 +400,11 @@ def estimate_training_memory(model, batch_size: int, mixed_precision: bool = Fal
             "total_bytes": parameters + activations}
 
 
-#: Models :func:`memory_table` estimates by default: the Table III classifiers and the U-Nets of
+#: Models :func:`memory_table` estimates by default: the Table III classifiers, the DC models
+#: (a pair per sample) and the U-Nets of
 #: Table VIII.
-MEMORY_MODELS = MODELS[1:] + ("unet-mobilenet", "unet-densenet121", "unet-vgg16",
-                              "unet-resnext50", "unet-plain")
+MEMORY_MODELS = MODELS[1:] + ("dc-mobilenet", "dc-densenet121", "unet-mobilenet",
+                              "unet-densenet121", "unet-vgg16", "unet-resnext50", "unet-plain")
 
 
 def memory_table(image_size: int = 224, batch_sizes=(16, 32), models=MEMORY_MODELS) -> str:
@@ -406,6 +422,10 @@ def memory_table(image_size: int = 224, batch_sizes=(16, 32), models=MEMORY_MODE
             from .models.unet import build_unet
 
             model = build_unet(name.removeprefix("unet-"), shape, weights=None)
+        elif name.startswith("dc-"):
+            from .models import build_dc_model
+
+            model = build_dc_model(name.removeprefix("dc-"), shape, weights=None)
         else:
             model = build_classifier(name, shape, weights=None)
         for batch in batch_sizes:

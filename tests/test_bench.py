@@ -122,3 +122,18 @@ def test_gpu_variants_run_on_the_cpu_when_asked(runs, capsys):
     assert any(name.startswith("MirroredStrategy") for name in variants)
     assert "vs model only" in out
     assert keras.mixed_precision.global_policy().name == "float32"  # left as found
+
+
+def test_memory_estimate_counts_a_shared_backbone_once_per_call():
+    """A DC model runs its one backbone on both images of a pair: its kept activations are
+    twice the backbone's plus the small head, not the backbone's single output tensor."""
+    from course_lib.models import build_dc_model
+
+    backbone = bench.tiny_classifier(32)
+    single = bench.estimate_training_memory(backbone, batch_size=1)["activations_bytes"]
+    dc = build_dc_model("mobilenet", (32, 32, 3), weights=None)
+    classifier_like = next(layer for layer in dc.layers if layer.name == "backbone")
+    per_backbone = bench._kept_elements(classifier_like)
+    assert per_backbone > 10_000  # the whole MobileNet, not one feature vector
+    assert 2 * per_backbone < bench._kept_elements(dc) < 2 * per_backbone + 5_000
+    assert single == int(5674 * 4 * 1.5)  # a flat model is counted as before
