@@ -484,8 +484,8 @@ def _best_unet(profile, base: Path) -> str:
 
 
 def _model_to_export(args, profile, base: Path):
-    """(single-input Keras model, name) for `course export --model`: a saved model, a DC model
-    through one head, the classification or segmentation fusion, or the best U-Net."""
+    """(single-input Keras model, name, source) for `course export --model`: a saved model, a DC
+    model through one head, the classification or segmentation fusion, or the best U-Net."""
     import keras
 
     from . import fusion, models
@@ -507,9 +507,9 @@ def _model_to_export(args, profile, base: Path):
         for member in members:
             print(f"  {member.note}")
         model = fusion.fused_model(*members, weight=weight, name=name.replace("-", "_"))
-        print(f"{name}: exporting w * {members[0].source} + (1 - w) * {members[1].source}, "
-              f"w = {weight:.2f}")
-        return model, name
+        source = f"w * {members[0].source} + (1 - w) * {members[1].source}, w = {weight:.2f}"
+        print(f"{name}: exporting {source}")
+        return model, name, source
     source = base / profile.name / "models" / f"{name}.keras"
     if not source.exists():
         saved = sorted(p.stem for p in (base / profile.name / "models").glob("*.keras"))
@@ -526,20 +526,20 @@ def _model_to_export(args, profile, base: Path):
         model = models.dc_classifier(model, head=args.head)
         print(f"{name} is a DC model: exporting its single-input classifier "
               f"(head {args.head}).")
-    return model, name
+    return model, name, str(source)
 
 
 def cmd_export(args) -> int:
     import numpy as np
 
-    from . import data, export, models  # noqa: F401 - models registers the custom layers
+    from . import data, export
 
     profile = config.get_profile(_profile_name_from(args))
     base = _runs_base_for(args)
     previous = os.environ.get("COURSE_RUNS_DIR")
     os.environ["COURSE_RUNS_DIR"] = str(base)  # where fusion's members are looked up
     try:
-        model, name = _model_to_export(args, profile, base)
+        model, name, source = _model_to_export(args, profile, base)
     finally:
         if previous is None:
             os.environ.pop("COURSE_RUNS_DIR")
@@ -555,9 +555,9 @@ def cmd_export(args) -> int:
     test_images, test_labels = test_images[:n].astype(np.float32), test_record.labels[:n]
     test_masks = None if test_masks is None else test_masks[:n]
     out_dir = base / profile.name / "tflite"
-    summary = {"model": name, "profile": profile.name, "task": "segmentation" if segmentation
-               else "classification", "image_size": size, "n_images": int(len(test_images)),
-               "results": {}}
+    summary = {"model": name, "source": source, "profile": profile.name,
+               "task": "segmentation" if segmentation else "classification",
+               "image_size": size, "n_images": int(len(test_images)), "results": {}}
     first, second = ("JA", "DC") if segmentation else ("AUC", "AP")
     print(f"{'quantization':<13} {'size (MB)':>9} {'ms/image':>9} {'keras ms':>9} "
           f"{'max |diff|':>11} {'agree':>6} {first + ' change':>10} {second + ' change':>10}")

@@ -229,6 +229,9 @@ def compare_with_keras(model, path, images, labels=None, num_threads: int | None
     model's size) the scores are :func:`course_lib.metrics.segmentation_scores` (JA, DC, ...).
     """
     images = _check_images(images)
+    if masks is not None and np.asarray(masks).shape[:3] != images.shape[:3]:
+        raise ValueError(f"masks have shape {np.asarray(masks).shape} but the model's maps are "
+                         f"{images.shape[:3]}; resize the masks to the model's size.")
     path = Path(path)
     interpreter = load_interpreter(path, num_threads=num_threads)
     _run(interpreter, images[:1])  # warm-up
@@ -258,11 +261,8 @@ def compare_with_keras(model, path, images, labels=None, num_threads: int | None
             tflite_scores = metrics.classification_scores(labels, lite[:, 1])
     elif reference.ndim == 4 and reference.shape[-1] == 1:
         result["agreement"] = float(np.mean((lite > 0.5) == (reference > 0.5)))
-        if masks is not None:
+        if masks is not None:  # shape checked above, before any work
             truth = np.asarray(masks)
-            if truth.shape[:3] != reference.shape[:3]:
-                raise ValueError(f"masks have shape {truth.shape} but the model's maps are "
-                                 f"{reference.shape[:3]}; resize the masks to the model's size.")
             keras_scores = metrics.segmentation_scores(list(truth), list(reference[..., 0]))
             tflite_scores = metrics.segmentation_scores(list(truth), list(lite[..., 0]))
     if keras_scores is not None:

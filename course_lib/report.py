@@ -371,20 +371,20 @@ def _deployment_lines(exports: Sequence[Mapping] | None) -> list[str]:
         first, second = ("JA", "DC") if segmentation else ("AUC", "AP")
         agreement = "pixels on the same side of 0.5" if segmentation else "same predicted class"
         lines += [f"**{summary.get('model', '?')}** ({summary.get('image_size', '?')} px, "
-                  f"{summary.get('n_images', '?')} test images; agreement = {agreement}; CPU latency, one image per call)", "",
+                  f"{summary.get('n_images', '?')} test images; agreement = {agreement}; "
+                  "CPU latency, one image per call)", "",
                   "| format | size (MB) | TFLite ms/image | Keras ms/image | max abs diff | "
                   f"agreement | {first} change | {second} change |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for quantization, result in results.items():
             change = result.get("score_change") or {}
-            number = _formatted
-            lines.append(
-                f"| {quantization} | {number(result.get('size_bytes', float('nan')) / 1e6, '.2f')}"
-                f" | {number(result.get('latency_ms_per_image'), '.2f')}"
-                f" | {number(result.get('keras_latency_ms_per_image'), '.2f')}"
-                f" | {number(result.get('max_abs_diff'), '.1e')}"
-                f" | {number(result.get('agreement'), '.3f')}"
-                f" | {number(change.get(first), '+.4f')} | {number(change.get(second), '+.4f')} |")
+            cells = [_formatted(result.get("size_bytes", float("nan")) / 1e6, ".2f"),
+                     _formatted(result.get("latency_ms_per_image"), ".2f"),
+                     _formatted(result.get("keras_latency_ms_per_image"), ".2f"),
+                     _formatted(result.get("max_abs_diff"), ".1e"),
+                     _formatted(result.get("agreement"), ".3f"),
+                     _formatted(change.get(first), "+.4f"), _formatted(change.get(second), "+.4f")]
+            lines.append(f"| {quantization} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 

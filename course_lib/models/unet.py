@@ -651,6 +651,8 @@ def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
     with train.strategy_scope():  # mirrored over several GPUs; no change on one device
         model = build_unet(encoder, (size, size, 3),
                            weights=profile.weights if weights == "profile" else weights)
+        # XLA as the hardware settings decide; run_eagerly stays off for U-Nets, as the course
+        # has always trained them
         model.compile(optimizer=train.paper_optimizer(), loss=segmentation_loss(loss),
                       jit_compile=train.compile_options(profile)["jit_compile"])
     x_train, m_train, on_the_fly = splits.x_train, splits.m_train, None
