@@ -38,7 +38,8 @@ __all__ = [
     "BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "DEFAULT_TASK", "SOLUTIONS_DIR", "EXERCISES_DIR",
     "ExerciseError", "Region", "exercise_header", "find_regions", "strip_solutions",
     "colab_url", "cell_label", "make_exercise_notebook", "render_exercise_notebook",
-    "read_notebook", "render_notebook", "SyncReport", "sync_exercises",
+    "read_notebook", "render_notebook", "SyncReport", "sync_exercises", "DIFFICULTY",
+    "exercise_difficulty",
 ]
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
@@ -50,7 +51,11 @@ SOLUTIONS_DIR = "solutions"
 EXERCISES_DIR = "notebooks"
 
 #: ``# Exercise 0.1 — write the body of jaccard()`` → ("0.1", "write the body of jaccard()")
-HEADER = re.compile(r"^#\s*Exercise\s+(\d{1,2}\.\d{1,2})(?!\d|\.\d)\s*(?:[—–:.-]+\s*)?(.*?)\s*$")
+HEADER = re.compile(r"^#\s*Exercise\s+(\d{1,2}\.\d{1,2})(?!\d|\.\d)\s*"
+                    r"(★{1,3})?\s*(?:\(\s*~?\s*(\d+)\s*min\s*\))?\s*"
+                    r"(?:[—–:.-]+\s*)?(.*?)\s*$")
+#: Difficulty marks: ★ warm-up, ★★ core, ★★★ stretch (never needed downstream).
+DIFFICULTY = {1: "warm-up", 2: "core", 3: "stretch"}
 _MARKER_LIKE = re.compile(r"#+\s*(BEGIN|END)\s+SOLUTION", re.IGNORECASE)
 _DEF_LINE = re.compile(r"^\s*(async\s+)?def\s+\w+")
 #: Notebook-level metadata kept in exercise copies (papermill, widget state and timings go).
@@ -87,7 +92,19 @@ def exercise_header(source: str) -> tuple[str, str] | None:
             match = HEADER.match(line.strip())
             if not match:
                 return None
-            return match.group(1), (match.group(2) or DEFAULT_TASK)
+            return match.group(1), (match.group(4) or DEFAULT_TASK)
+    return None
+
+
+def exercise_difficulty(source: str) -> tuple[int, int] | None:
+    """``(stars, minutes)`` from an exercise header ``# Exercise 4.2 ★★ (25 min) — task``;
+    ``None`` when the cell is not an exercise or its header carries no mark and estimate."""
+    for line in source.splitlines():
+        if line.strip():
+            match = HEADER.match(line.strip())
+            if not match or not match.group(2) or not match.group(3):
+                return None
+            return len(match.group(2)), int(match.group(3))
     return None
 
 

@@ -17,11 +17,15 @@
    before the first exercise.
 4. **Stored-outputs note** — a code cell before the first exercise whose stored output contains
    ``Outputs produced with profile`` (printed by ``course_lib.runtime.start_notebook``).
-5. **Exercises** — at least two exercise cells (first non-blank line ``# Exercise N.M — task``
-   with ``### BEGIN/END SOLUTION`` regions, see course_lib.exercises), ids unique, ``N`` equal to
-   the notebook number, a check registered in course_lib.checks for each id, and for each a
-   later check cell containing ``checks.run("N.M", ...)``; every check cell names an exercise
-   defined above it.
+5. **Exercises** — at least :data:`MIN_EXERCISES` exercise cells (first non-blank line
+   ``# Exercise N.M ★★ (20 min) — task`` with ``### BEGIN/END SOLUTION`` regions, see
+   course_lib.exercises), ids unique, ``N`` equal to the notebook number, each header marked
+   ★ warm-up / ★★ core / ★★★ stretch with an estimate in minutes, a check registered in
+   course_lib.checks for each id, and for each a later check cell containing
+   ``checks.run("N.M", function)``; every check cell names an exercise defined above it.
+   **The student's code is used:** the function of every ★/★★ exercise is named again in a
+   later code cell that is not a check cell (usually ``checks.use("N.M", function,
+   reference=...)``); a ★★★ stretch exercise is never needed downstream (no ``checks.use``).
 6. **Summary** — the last cell is markdown with a ``## Summary`` heading and at least one
    question (a ``?``).
 7. **Stored outputs** — every non-empty code cell was executed (has an execution count), no
@@ -40,13 +44,18 @@ import nbformat
 
 from . import exercises
 
-__all__ = ["STORED_OUTPUTS_PHRASE", "CHECK_CALL", "colab_badge", "check_cell_ids",
+__all__ = ["STORED_OUTPUTS_PHRASE", "CHECK_CALL", "CHECKED_FUNCTION", "USE_CALL", "MIN_EXERCISES", "colab_badge", "check_cell_ids",
            "lint_notebook", "lint_course"]
 
 #: Printed by the setup cell; proves the stored outputs say where they came from.
 STORED_OUTPUTS_PHRASE = "Outputs produced with profile"
 #: A check cell: ``checks.run("0.1", jaccard)``.
 CHECK_CALL = re.compile(r"""checks\.run\(\s*["'](\d{1,2}\.\d{1,2})["']""")
+#: ``checks.run("4.2", assemble_dc_model)`` → ("4.2", "assemble_dc_model")
+CHECKED_FUNCTION = re.compile(r"""checks\.run\(\s*["'](\d{1,2}\.\d{1,2})["']\s*,\s*([A-Za-z_]\w*)""")
+USE_CALL = re.compile(r"""checks\.use\(\s*["'](\d{1,2}\.\d{1,2})["']""")
+#: Fewest exercises a course notebook may have (the issue on exercises: four to six).
+MIN_EXERCISES = 4
 _COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'>\]]+")
 _TIME = re.compile(r"\b\d+(?:\s*(?:-|–|to)\s*\d+)?\s*(?:min|mins|minutes|h|hr|hours?)\b",
                    re.IGNORECASE)
@@ -110,8 +119,44 @@ def _kind_of(path: Path) -> str:
     return "exercise" if path.parent.name == exercises.EXERCISES_DIR else "solution"
 
 
+def _downstream_problems(cells, exercise_cells, check_indices) -> list[tuple[str, int]]:
+    """(message, cell index) for exercises without their difficulty mark, ★/★★ exercises
+    whose function is never used after the check, and ★★★ exercises that are."""
+    found = []
+    checked_name: dict[str, tuple[str, int]] = {}
+    for index in check_indices:
+        for exercise_id, name in CHECKED_FUNCTION.findall(cells[index].source):
+            checked_name.setdefault(exercise_id, (name, index))
+    for index, exercise_id in exercise_cells:
+        difficulty = exercises.exercise_difficulty(cells[index].source)
+        if difficulty is None:
+            found.append((f"Exercise {exercise_id} needs a difficulty mark and a time estimate "
+                          f"in its header: '# Exercise {exercise_id} ★★ (20 min) — task' "
+                          "(★ warm-up, ★★ core, ★★★ stretch)", index))
+            continue
+        stars = difficulty[0]
+        used_by = [i for i, c in enumerate(cells) if c.cell_type == "code"
+                   and exercise_id in USE_CALL.findall(c.source)]
+        if stars == 3:
+            if used_by:
+                found.append((f"Exercise {exercise_id} is a ★★★ stretch exercise: the notebook "
+                              "must not need it downstream (no checks.use)", used_by[0]))
+            continue
+        if exercise_id not in checked_name:
+            continue  # reported above: needs a check cell
+        name, check_index = checked_name[exercise_id]
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        if not any(c.cell_type == "code" and i > check_index and i not in check_indices
+                   and pattern.search(c.source) for i, c in enumerate(cells)):
+            found.append((f"Exercise {exercise_id}: the notebook never uses the student's "
+                          f"{name} after its check; go on with it through "
+                          f"checks.use(\"{exercise_id}\", {name}, reference=...) in a later cell",
+                          check_index))
+    return found
+
+
 def lint_notebook(path: str | Path, root: str | Path | None = None,
-                  kind: str | None = None) -> list[str]:
+                  kind: str | None = None, min_exercises: int = MIN_EXERCISES) -> list[str]:
     """Problems found in one notebook (empty list: OK).
 
     ``kind`` is ``"solution"`` or ``"exercise"`` (default: ``exercise`` for files in a
@@ -222,8 +267,8 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if exercise_id in {e for _, e in exercise_cells}:
             problem(f"Exercise {exercise_id} is defined twice", index)
         exercise_cells.append((index, exercise_id))
-    if len(exercise_cells) < 2:
-        problem(f"needs at least two exercise cells, found {len(exercise_cells)}")
+    if len(exercise_cells) < min_exercises:
+        problem(f"needs at least {min_exercises} exercise cells, found {len(exercise_cells)}")
     if exercise_cells:
         from . import checks
 
@@ -256,6 +301,8 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if exercise_id not in checked:
             problem(f"Exercise {exercise_id} needs a check cell after it: "
                     f"checks.run(\"{exercise_id}\", <your function>)", index)
+    for message, index in _downstream_problems(cells, exercise_cells, check_indices):
+        problem(message, index)
     first_exercise = exercise_cells[0][0] if exercise_cells else len(cells)
 
     # 3. Parameters cell ------------------------------------------------------------------------
@@ -310,12 +357,12 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
     return problems
 
 
-def lint_course(root: str | Path) -> list[str]:
+def lint_course(root: str | Path, min_exercises: int = MIN_EXERCISES) -> list[str]:
     """Lint every ``solutions/*.ipynb`` and ``notebooks/*.ipynb`` of a course checkout."""
     root = Path(root)
     problems: list[str] = []
     for path in sorted((root / exercises.SOLUTIONS_DIR).glob("*.ipynb")):
-        problems += lint_notebook(path, root=root, kind="solution")
+        problems += lint_notebook(path, root=root, kind="solution", min_exercises=min_exercises)
     for path in sorted((root / exercises.EXERCISES_DIR).glob("*.ipynb")):
-        problems += lint_notebook(path, root=root, kind="exercise")
+        problems += lint_notebook(path, root=root, kind="exercise", min_exercises=min_exercises)
     return problems

@@ -267,3 +267,50 @@ def test_expect_shape_and_equal_messages():
         checks.expect_equal(np.array([1, 2, 3]), np.array([1, 2]), "g()")
     with pytest.raises(checks.CheckFailed, match="^nope$"):
         checks.expect_true(False, "nope")
+
+
+# --------------------------------------------------------------------------- checks.use
+def reference_jaccard(true_mask, pred_mask):
+    return jaccard(true_mask, pred_mask)
+
+
+def test_use_returns_the_students_function_when_its_check_passed(capsys):
+    checks.run("0.1", jaccard)
+    capsys.readouterr()
+    assert checks.use("0.1", jaccard, reference=reference_jaccard) is jaccard
+    assert capsys.readouterr().out == (
+        "→ Exercise 0.1 solved: the notebook goes on with your jaccard().\n")
+
+
+def test_use_falls_back_to_the_reference_and_says_so(capsys):
+    def jaccard_stub(true_mask, pred_mask):
+        raise NotImplementedError("Exercise 0.1: write the body of jaccard()")
+
+    def wrong(true_mask, pred_mask):  # Dice
+        t, p = np.asarray(true_mask, bool), np.asarray(pred_mask, bool)
+        return 2 * (t & p).sum() / max(t.sum() + p.sum(), 1)
+
+    from course_lib import metrics
+    for fn in (jaccard_stub, wrong):
+        assert checks.use("0.1", fn, reference=metrics.binarize) is metrics.binarize
+        out = capsys.readouterr().out
+        assert out == ("→ Exercise 0.1 not solved yet: the notebook goes on with the course's "
+                       "reference, course_lib.metrics.binarize().\n")
+
+
+def test_use_checks_a_function_that_was_never_run(capsys, monkeypatch):
+    calls = []
+    original = checks.get_exercise("0.1")
+    monkeypatch.setitem(checks._REGISTRY, "0.1", checks.Exercise(
+        "0.1", original.title, original.hint,
+        lambda fn: (calls.append(fn), original.check(fn))[1]))
+
+    def my_jaccard(a, b):
+        return jaccard(a, b)
+
+    assert checks.use("0.1", my_jaccard, reference=reference_jaccard) is my_jaccard
+    assert calls == [my_jaccard]              # checked silently, once
+    assert checks.use("0.1", my_jaccard, reference=reference_jaccard) is my_jaccard
+    assert calls == [my_jaccard]              # the outcome is remembered for the same function
+    with pytest.raises(TypeError, match="reference must be the course's function"):
+        checks.use("0.1", my_jaccard, reference=None)

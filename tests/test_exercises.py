@@ -14,7 +14,7 @@ from course_lib.exercises import (ExerciseError, colab_url, exercise_header, fin
 
 NAME = "00_toy.ipynb"
 
-JACCARD_CELL = '''# Exercise 0.1 — write the body of jaccard()
+JACCARD_CELL = '''# Exercise 0.1 ★★★ (10 min) — write the body of jaccard()
 import numpy as np
 
 
@@ -30,7 +30,7 @@ def jaccard(true_mask, pred_mask):
     ### END SOLUTION
 '''
 
-JACCARD_EXERCISE = '''# Exercise 0.1 — write the body of jaccard()
+JACCARD_EXERCISE = '''# Exercise 0.1 ★★★ (10 min) — write the body of jaccard()
 import numpy as np
 
 
@@ -39,7 +39,7 @@ def jaccard(true_mask, pred_mask):
     raise NotImplementedError("Exercise 0.1: write the body of jaccard()")
 '''
 
-SESP_CELL = '''# Exercise 0.2
+SESP_CELL = '''# Exercise 0.2 ★★★ (5 min)
 import numpy as np
 
 
@@ -207,7 +207,7 @@ def test_malformed_markers_give_clear_errors(source, message):
 
 def test_errors_name_the_notebook_and_cell():
     nb = solution_notebook()
-    nb.cells[4].source = JACCARD_CELL.replace("# Exercise 0.1 — write the body of jaccard()\n", "")
+    nb.cells[4].source = JACCARD_CELL.replace("# Exercise 0.1 ★★★ (10 min) — write the body of jaccard()\n", "")
     with pytest.raises(ExerciseError) as info:
         make_exercise_notebook(nb, NAME)
     text = str(info.value)
@@ -298,7 +298,7 @@ def lint(tmp_path, nb, name=NAME, kind="solution"):
     (tmp_path / folder).mkdir(exist_ok=True)
     path = tmp_path / folder / name
     nbformat.write(nb, path)
-    return notebook_lint.lint_notebook(path, root=tmp_path)
+    return notebook_lint.lint_notebook(path, root=tmp_path, min_exercises=2)  # a toy: two
 
 
 def test_lint_accepts_a_complete_notebook(tmp_path):
@@ -339,7 +339,7 @@ def _mutate(nb, change):
     (lambda nb: setattr(nb.cells[3], "outputs", []), "Outputs produced with profile"),
     (lambda nb: nb.cells.pop(5), "Exercise 0.1 needs a check cell"),
     (lambda nb: nb.cells.insert(4, nb.cells.pop(5)), "comes before (or without)"),
-    (lambda nb: nb.cells.__delitem__(slice(6, 8)), "at least two exercise cells"),
+    (lambda nb: nb.cells.__delitem__(slice(6, 8)), "at least 2 exercise cells"),
     (lambda nb: setattr(nb.cells[6], "source", SESP_CELL.replace("0.2", "0.1")), "defined twice"),
     (lambda nb: setattr(nb.cells[6], "source", SESP_CELL.replace("0.2", "1.2")),
      "numbered for another notebook"),
@@ -349,7 +349,7 @@ def _mutate(nb, change):
      "has no '### BEGIN SOLUTION'"),
     (lambda nb: setattr(nb.cells[6], "source", SESP_CELL.replace("    ### END SOLUTION\n", "")),
      "never closed"),
-    (lambda nb: setattr(nb.cells[6], "source", SESP_CELL.replace("# Exercise 0.2\n", "")),
+    (lambda nb: setattr(nb.cells[6], "source", SESP_CELL.replace("# Exercise 0.2 ★★★ (5 min)\n", "")),
      "no '# Exercise N.M — task' first line"),
     (lambda nb: nb.cells.pop(), "'## Summary' heading"),
     (lambda nb: setattr(nb.cells[-1], "source", "## Summary\nNo questions."), "questions"),
@@ -371,9 +371,57 @@ def test_lint_finds_each_problem(tmp_path, change, expected):
 def test_lint_course_covers_both_folders(tmp_path):
     root = make_repo(tmp_path)
     sync_exercises(root)
-    assert notebook_lint.lint_course(root) == []
+    assert notebook_lint.lint_course(root, min_exercises=2) == []
     nb = nbformat.read(root / "notebooks" / NAME, as_version=4)
     nb.cells[0].source = "# T"
     nbformat.write(nb, root / "notebooks" / NAME)
-    problems = notebook_lint.lint_course(root)
+    problems = notebook_lint.lint_course(root, min_exercises=2)
     assert problems and problems[0].startswith(f"notebooks/{NAME}, cell 1")
+
+
+# --------------------------------------------------------------------------- difficulty and use
+def test_exercise_header_reads_difficulty_and_minutes():
+    from course_lib.exercises import exercise_difficulty
+    header = "# Exercise 4.2 ★★ (25 min) — write the body of assemble_dc_model()"
+    assert exercise_header(header) == ("4.2", "write the body of assemble_dc_model()")
+    assert exercise_difficulty(header) == (2, 25)
+    assert exercise_difficulty("# Exercise 4.3 ★★★ (~40 min): stretch") == (3, 40)
+    assert exercise_difficulty("# Exercise 4.2 — no mark") is None
+    assert exercise_difficulty("# Exercise 4.2 ★★ — no minutes") is None
+    assert exercise_difficulty("x = 1") is None
+
+
+def test_lint_wants_four_exercises_by_default(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    path = tmp_path / "solutions" / NAME
+    nbformat.write(solution_notebook(), path)
+    problems = notebook_lint.lint_notebook(path, root=tmp_path)
+    assert any("needs at least 4 exercise cells, found 2" in p for p in problems), problems
+
+
+def _core(nb, used: bool):
+    """Make exercise 0.1 a ★★ core exercise; optionally use it after its check."""
+    nb.cells[4].source = nb.cells[4].source.replace("★★★ (10 min)", "★★ (10 min)")
+    if used:
+        nb.cells.insert(6, new_code_cell(
+            'ja = checks.use("0.1", jaccard, reference=len)\nprint(ja([1], [1]))',
+            execution_count=4))
+    return nb
+
+
+def test_lint_wants_core_exercises_used_downstream(tmp_path):
+    problems = lint(tmp_path, _core(solution_notebook(), used=False))
+    assert any("Exercise 0.1: the notebook never uses the student's jaccard after its check"
+               in p for p in problems), problems
+    assert lint(tmp_path, _core(solution_notebook(), used=True)) == []
+
+
+def test_lint_wants_marks_and_no_stretch_downstream(tmp_path):
+    nb = solution_notebook()
+    nb.cells[4].source = nb.cells[4].source.replace(" ★★★ (10 min)", "")
+    assert any("needs a difficulty mark and a time estimate" in p for p in lint(tmp_path, nb))
+    nb = solution_notebook()
+    nb.cells.insert(6, new_code_cell('f = checks.use("0.1", jaccard, reference=len)',
+                                     execution_count=4))
+    assert any("★★★ stretch exercise: the notebook must not need it" in p
+               for p in lint(tmp_path, nb))

@@ -19,6 +19,13 @@ The printed text is deterministic (no addresses, no timings), so nbval can compa
 ``run`` returns ``None`` (the cell shows only the printed line); the outcome stays available
 as :data:`last_result`.
 
+The student's code is then the code the notebook uses. A later cell asks for it with
+:func:`use`, which returns the student's function when its check passed and the course's
+reference otherwise, saying which in one line::
+
+    assemble = checks.use("4.2", assemble_dc_model, reference=discriminant.assemble_dc_model)
+    model = assemble(backbone, input_shape)      # the student's model, or the reference
+
 Writing checks for a notebook
 -----------------------------
 The checks of notebook ``NN`` live in ``course_lib/checks/nbNN.py`` and are imported lazily the
@@ -50,7 +57,7 @@ import numpy as np
 __all__ = [
     "CheckFailed", "CheckResult", "Exercise", "register", "run", "last_result",
     "registered_ids", "get_exercise", "expect_close", "expect_equal", "expect_shape",
-    "expect_true", "describe", "module_name_for",
+    "expect_true", "describe", "module_name_for", "use",
 ]
 
 #: Exercise ids look like "0.1", "3.12": notebook number, dot, exercise number.
@@ -60,6 +67,10 @@ EXERCISE_ID = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
 last_result: "CheckResult | None" = None
 
 _REGISTRY: dict[str, "Exercise"] = {}
+
+#: The last outcome per exercise id, with the function it was for: ``{id: (fn, CheckResult)}``.
+#: :func:`use` reads it so that a check that just ran is not run again.
+_OUTCOMES: dict[str, tuple[Callable, "CheckResult"]] = {}
 
 
 class CheckFailed(AssertionError):
@@ -293,8 +304,48 @@ def run(exercise_id: str, fn: Any) -> None:
     global last_result
     result = _evaluate(exercise_id, fn)
     last_result = result
+    if callable(fn):
+        _OUTCOMES[str(exercise_id)] = (fn, result)
     print(("✓ " if result.passed else "✗ ") + result.message)
     return None
+
+
+def _qualified_name(fn: Callable) -> str:
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", type(fn).__name__)
+    return f"{module}.{name}" if module.startswith("course_lib") else name
+
+
+def use(exercise_id: str, fn: Any, reference: Callable) -> Callable:
+    """The function the notebook goes on with: the student's ``fn`` when its check passes,
+    otherwise ``reference`` (the course's implementation in course_lib). Prints ONE line::
+
+        → Exercise 4.2 solved: the notebook goes on with your assemble_dc_model().
+        → Exercise 4.2 not solved yet: the notebook goes on with the course's reference,
+          course_lib.models.discriminant.assemble_dc_model().
+
+    The check is not run again when :func:`run` has just checked this very function; otherwise
+    it runs silently (a student who edits the exercise cell and skips its check cell still gets
+    a checked function). Never raises for a wrong or missing answer, so an exercise copy runs
+    top to bottom with nothing solved.
+    """
+    if not callable(reference):
+        raise TypeError(f"checks.use({exercise_id!r}, ...): reference must be the course's "
+                        f"function, got {describe(reference)}.")
+    cached = _OUTCOMES.get(str(exercise_id))
+    if cached is not None and cached[0] is fn:
+        result = cached[1]
+    else:
+        result = _evaluate(exercise_id, fn)
+        if callable(fn):
+            _OUTCOMES[str(exercise_id)] = (fn, result)
+    if result.passed:
+        name = getattr(fn, "__name__", "your function")
+        print(f"→ Exercise {exercise_id} solved: the notebook goes on with your {name}().")
+        return fn
+    print(f"→ Exercise {exercise_id} not solved yet: the notebook goes on with the course's "
+          f"reference, {_qualified_name(reference)}().")
+    return reference
 
 
 def _evaluate(exercise_id: Any, fn: Any) -> CheckResult:
