@@ -48,7 +48,9 @@ class Profile:
     expand_segmentation: int | None = None    # paper: 900 -> 6900
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
-    recalibrate_batchnorm: bool = False  # recompute BatchNorm statistics after very short runs
+    precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
+    #                              every validation pass and after training (0: off); see
+    #                              train.PreciseBatchNorm for why every profile needs it
     description: str = ""
 
     def describe(self) -> str:
@@ -65,7 +67,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
         epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
         expand_classification=None, expand_segmentation=None, synth_image_size=96,
-        run_eagerly=True, recalibrate_batchnorm=True,
+        run_eagerly=True,
         description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
                     "about a minute per notebook). Its numbers are NOT meaningful."),
     "lab": Profile(

@@ -11,7 +11,7 @@ import numpy as np
 from . import config, metrics, results
 
 __all__ = ["evaluate_classification", "evaluate_segmentation", "CI_METRICS_CLASSIFICATION",
-           "CI_METRICS_SEGMENTATION"]
+           "CI_METRICS_SEGMENTATION", "degenerate_predictions"]
 
 CI_METRICS_CLASSIFICATION = ("AC", "AUC", "AP")
 CI_METRICS_SEGMENTATION = ("AC", "DC", "JA", "SE", "SP")
@@ -19,6 +19,42 @@ CI_METRICS_SEGMENTATION = ("AC", "DC", "JA", "SE", "SP")
 
 def _profile(profile):
     return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+
+
+_LIKELY_CAUSE = (
+    "Likely cause: BatchNorm moving statistics that do not match the data after a short run "
+    "(inference mode normalises with stale numbers). Fix: train.recalibrate_batchnorm(model, "
+    "training_data), which every course training run does through train.PreciseBatchNorm; "
+    "if it persists, the model has not learnt yet (more epochs, check labels and learning rate).")
+
+
+def degenerate_predictions(task: str, predictions) -> str | None:
+    """A warning text when predictions carry no information, else None.
+
+    Classification: one score for every image. Segmentation (binary masks): every pixel
+    background on every image, or every pixel foreground on every image. :func:`evaluate_classification`
+    and :func:`evaluate_segmentation` print it before the scores (issue seen on real images: a
+    U-Net whose BatchNorm statistics lagged predicted background everywhere, JA 0.000).
+    """
+    if task == "classification":
+        scores = np.asarray(predictions, dtype=float)
+        scores = scores[:, -1] if scores.ndim == 2 else scores.reshape(-1)
+        if scores.size > 1 and float(np.ptp(scores)) < 1e-6:
+            return (f"every image gets the same melanoma score ({scores[0]:.4f}): the ranking "
+                    f"metrics (AUC, AP) mean nothing. {_LIKELY_CAUSE}")
+        return None
+    masks = [np.asarray(m, dtype=bool) for m in predictions]
+    if masks and not any(m.any() for m in masks):
+        return f"every pixel of every image is predicted background. {_LIKELY_CAUSE}"
+    if masks and all(m.all() for m in masks):
+        return f"every pixel of every image is predicted lesion. {_LIKELY_CAUSE}"
+    return None
+
+
+def _warn_if_degenerate(task: str, predictions, model: str) -> None:
+    text = degenerate_predictions(task, predictions)
+    if text:
+        print(f"Warning ({model}): {text}")
 
 
 def _report(task, scores, ci, *, notebook, model, profile, epochs, wall_seconds, record, extra,
@@ -41,6 +77,7 @@ def evaluate_classification(y_true, y_score, *, notebook: str, model: str, profi
     or an (N,2) softmax.
     """
     profile = _profile(profile)
+    _warn_if_degenerate("classification", y_score, model)
     scores = metrics.classification_scores(y_true, y_score)
     ci = {}
     for name in CI_METRICS_CLASSIFICATION:
@@ -68,6 +105,7 @@ def evaluate_segmentation(true_masks, prob_maps, *, notebook: str, model: str, p
     profile = _profile(profile)
     predicted = [np.squeeze(np.asarray(p)) > threshold for p in prob_maps]
     truths = [np.squeeze(np.asarray(t)) for t in true_masks]
+    _warn_if_degenerate("segmentation", predicted, model)
     scores = metrics.segmentation_scores(truths, predicted)
     per_image = metrics.segmentation_scores_per_image(truths, predicted)
     ci = {}

@@ -60,3 +60,48 @@ def test_evaluate_segmentation_thresholds_probabilities_per_image(isolated):
                                            record=False)
     assert out["metrics"]["JA"] == pytest.approx((1.0 + 0.5) / 2)
     assert list(out["per_image"]["JA"]) == pytest.approx([1.0, 0.5])
+
+
+def test_degenerate_predictions_are_named_with_cause_and_fix():
+    assert evaluation.degenerate_predictions("classification", [0.3, 0.3, 0.3]).startswith(
+        "every image gets the same melanoma score (0.3000)")
+    assert evaluation.degenerate_predictions("classification", [[0.6, 0.4]] * 3) is not None
+    assert evaluation.degenerate_predictions("classification", [0.3, 0.31, 0.3]) is None
+    empty = [np.zeros((4, 4), bool)] * 3
+    full = [np.ones((4, 4), bool)] * 3
+    one = [np.zeros((4, 4), bool), np.eye(4, dtype=bool)]
+    assert "predicted background" in evaluation.degenerate_predictions("segmentation", empty)
+    assert "predicted lesion" in evaluation.degenerate_predictions("segmentation", full)
+    assert evaluation.degenerate_predictions("segmentation", one) is None
+    assert "train.recalibrate_batchnorm" in evaluation.degenerate_predictions("segmentation", empty)
+
+
+def test_guard_fires_for_a_tiny_model_with_stale_batchnorm(isolated, capsys):
+    """A tiny segmenter whose BatchNorm was never calibrated to the data: in inference mode it
+    predicts background on every pixel; the evaluation prints the warning, and recalibrating
+    (no weight changed) makes it go away."""
+    import keras
+    from keras import layers
+
+    from course_lib import train
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(100, 200, (6, 8, 8, 1)).astype("float32")   # far from BN's mean 0
+    truth = [im[..., 0] > 150 for im in images]
+    inputs = keras.Input((8, 8, 1))
+    x = layers.BatchNormalization(name="bn")(inputs)
+    outputs = layers.Conv2D(1, 1, activation="sigmoid",       # lesion where x is below its mean
+                            kernel_initializer=keras.initializers.Constant(-1.0))(x)
+    model = keras.Model(inputs, outputs)
+
+    def evaluate():
+        prob = model.predict(images, verbose=0)
+        evaluation.evaluate_segmentation(truth, prob, notebook="99", model="tiny",
+                                         profile="smoke", n_boot=10, record=False)
+        return capsys.readouterr().out
+
+    assert "Warning (tiny): every pixel of every image is predicted background" in evaluate()
+    weights = [w.copy() for w in model.get_weights()[-2:]]
+    train.recalibrate_batchnorm(model, images, max_batches=1)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()[-2:]))
+    assert "Warning" not in evaluate()

@@ -142,3 +142,49 @@ def test_recalibrate_batchnorm_on_a_two_input_pair_source():
     pairs = PairSequence(images, labels, batch_size=8, seed=0)
     assert train.recalibrate_batchnorm(model, pairs) == 2
     assert float(np.abs(shared.get_layer("bn").moving_mean.numpy()).sum()) > 0
+
+
+def _offset_regressor():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((4,))
+    outputs = layers.Dense(1)(layers.BatchNormalization(name="bn")(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(1e-9), loss="mse")  # weights barely move
+    return model
+
+
+def test_precise_batchnorm_runs_before_every_validation_pass_and_at_the_end():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(64, 4)) * 3 + 5).astype("float32")
+    y = np.zeros((64, 1), "float32")
+    seen = []
+
+    class Spy(keras.callbacks.Callback):  # what the validation pass sees
+        def on_test_begin(self, logs=None):
+            seen.append(self.model.get_layer("bn").moving_mean.numpy().copy())
+
+    model = _offset_regressor()
+    callback = train.PreciseBatchNorm(x, max_batches=2)
+    model.fit(x, y, batch_size=32, epochs=3, validation_data=(x, y), verbose=0,
+              callbacks=[callback, Spy()])
+    # 3 validation passes; the end of training finds nothing stale (validation came last)
+    assert callback.calls == 3 and len(seen) == 3
+    for moving_mean in seen:  # momentum 0.99 alone would leave ~3 % of the way to 5
+        np.testing.assert_allclose(moving_mean, x.mean(axis=0), rtol=1e-4)
+    model = _offset_regressor()
+    callback = train.PreciseBatchNorm(x, max_batches=2)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.calls == 1  # no validation data: once, after the last epoch
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(), x.mean(axis=0),
+                               rtol=1e-4)
+
+
+def test_every_profile_recalibrates_batchnorm():
+    from course_lib import config
+
+    for name, profile in config.PROFILES.items():
+        assert profile.precise_bn_batches >= 1, name
