@@ -159,8 +159,9 @@ def test_precise_batchnorm_runs_before_every_validation_pass_and_at_the_end():
     import keras
 
     rng = np.random.default_rng(0)
-    x = (rng.normal(size=(64, 4)) * 3 + 5).astype("float32")
-    y = np.zeros((64, 1), "float32")
+    x = (rng.normal(size=(256, 4)) * 3 + 5).astype("float32")   # 8 steps of 32 per epoch
+    y = np.zeros((256, 1), "float32")
+    first_two = x[:64].mean(axis=0)   # 2 batches = a quarter of the epoch's steps
     seen = []
 
     class Spy(keras.callbacks.Callback):  # what the validation pass sees
@@ -173,14 +174,14 @@ def test_precise_batchnorm_runs_before_every_validation_pass_and_at_the_end():
               callbacks=[callback, Spy()])
     # 3 validation passes; the end of training finds nothing stale (validation came last)
     assert callback.calls == 3 and len(seen) == 3
-    for moving_mean in seen:  # momentum 0.99 alone would leave ~3 % of the way to 5
-        np.testing.assert_allclose(moving_mean, x.mean(axis=0), rtol=1e-4)
+    assert callback.batches() == 2
+    for moving_mean in seen:  # momentum 0.99 alone would leave ~8 % of the way to 5
+        np.testing.assert_allclose(moving_mean, first_two, rtol=1e-4)
     model = _offset_regressor()
     callback = train.PreciseBatchNorm(x, max_batches=2)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[callback])
     assert callback.calls == 1  # no validation data: once, after the last epoch
-    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(), x.mean(axis=0),
-                               rtol=1e-4)
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(), first_two, rtol=1e-4)
 
 
 def test_every_profile_recalibrates_batchnorm():
