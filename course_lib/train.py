@@ -20,7 +20,7 @@ __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_opt
            "fresh_session", "gpu_memory", "mirrored_strategy",
            "use_mixed_precision", "paper_optimizer",
            "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model",
-           "recalibrate_batchnorm", "PreciseBatchNorm",
+           "recalibrate_batchnorm", "PreciseBatchNorm", "BatchLossLog",
            "configure_for_hardware", "out_of_memory_message"]
 
 PAPER_LEARNING_RATE = 1e-4   # Adam, both tasks
@@ -349,6 +349,27 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._recalibrate()
 
 
+class BatchLossLog(keras.callbacks.Callback):
+    """Keras callback: the training loss after every batch (Keras reports the running mean of
+    the epoch so far), kept as ``batch_loss`` with ``batch_epoch`` (epoch + fraction done) so
+    that a curve has more than one point even after one short epoch. :func:`fit` adds both to
+    the History it returns; :func:`course_lib.viz.plot_history` draws them."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss: list[float] = []
+        self.position: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            steps = (self.params or {}).get("steps") or 1
+            self.loss.append(float(logs["loss"]))
+            self.position.append(self._epoch + (batch + 1) / steps)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+
 def gpu_memory(reset: bool = False) -> dict | None:
     """Peak and current memory TensorFlow has used on the first GPU since the last reset, in
     bytes (``{"device", "peak_bytes", "current_bytes"}``), or None without a GPU.
@@ -413,6 +434,8 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     callbacks = paper_callbacks(run_dir, monitor=monitor) + list(extra_callbacks)
     if profile.precise_bn_batches:  # first, so that validation sees fresh BatchNorm statistics
         callbacks.insert(0, PreciseBatchNorm(train_data, profile.precise_bn_batches))
+    batch_log = BatchLossLog()
+    callbacks.append(batch_log)
     if hasattr(train_data, "element_spec"):  # a tf.data.Dataset shuffles itself; Keras 3 warns
         fit_kwargs.setdefault("shuffle", False)  # about its default shuffle=True otherwise
     import tensorflow as tf
@@ -426,6 +449,8 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
             err.node_def, err.op, out_of_memory_message(profile, name)
             + f"\n\nOriginal error: {str(err.message).strip()[:2000]}") from err
     _record_memory(run_dir, profile, name, verbose)
+    history.history["batch_loss"] = batch_log.loss        # curves with more than one point
+    history.history["batch_epoch"] = batch_log.position
     path = saved_model_path(profile, name)
     model.save(path)
     return history

@@ -115,7 +115,10 @@ def plot_history(history, metrics: Sequence[str] = ("loss",), title: str | None 
         if metric not in logs:
             raise ValueError(f"metric {metric!r} not in the history; available: {sorted(logs)}")
         epochs = np.arange(1, len(logs[metric]) + 1)
-        ax.plot(epochs, logs[metric], "o-", label="train")
+        if metric == "loss" and logs.get("batch_loss"):  # train.fit logs every batch too
+            ax.plot(logs["batch_epoch"], logs["batch_loss"], "-", lw=1, alpha=0.6,
+                    label="train, per batch (running mean)")
+        ax.plot(epochs, logs[metric], "o-", label="train (end of epoch)")
         if f"val_{metric}" in logs:
             ax.plot(epochs, logs[f"val_{metric}"], "o--", label="validation")
         ax.set_xlabel("epoch")

@@ -189,3 +189,24 @@ def test_every_profile_recalibrates_batchnorm():
 
     for name, profile in config.PROFILES.items():
         assert profile.precise_bn_batches >= 1, name
+
+
+def test_fit_logs_the_loss_of_every_batch_and_plot_history_draws_it(runs):
+    from course_lib import viz
+
+    profile = config.get_profile("smoke", epochs=2)
+    x, y = _data()
+    history = train.fit(_tiny_model(), x, (x, y), profile=profile, name="tiny-batches", y=y,
+                        batch_size=8, verbose=0)
+    steps = -(-len(x) // 8)
+    assert len(history.history["batch_loss"]) == 2 * steps
+    assert history.history["batch_epoch"][:2] == pytest.approx([1 / steps, 2 / steps])
+    assert history.history["batch_epoch"][-1] == pytest.approx(2.0)
+    # Keras reports the running mean: the last batch of an epoch equals the epoch's loss
+    assert history.history["batch_loss"][steps - 1] == pytest.approx(history.history["loss"][0],
+                                                                     rel=1e-5)
+    fig = viz.plot_history(history)
+    lines = fig.axes[0].get_lines()
+    assert len(lines[0].get_xdata()) == 2 * steps   # the per-batch curve: many points
+    assert [line.get_label() for line in lines][:2] == ["train, per batch (running mean)",
+                                                        "train (end of epoch)"]
