@@ -2,8 +2,8 @@
 
 Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
 
-- ``course run [--profile P] [NOTEBOOK ...] [--exercises] [--store] [--timeout S]
-  [--seeds 0,1,2]`` executes ``solutions/*.ipynb`` (or the ``notebooks/`` copies) with papermill
+- ``course run [--profile P] [NOTEBOOK ...] [--set FIELD=VALUE ...] [--exercises] [--store]
+  [--timeout S] [--seeds 0,1,2]`` executes ``solutions/*.ipynb`` (or the ``notebooks/`` copies) with papermill
   into ``runs/<profile>/notebooks/`` (``runs/<profile>/exercises/``), prints a table and writes
   the seconds per notebook to ``runs/<profile>/run_log.json``; ``--store`` writes the executed
   outputs back into ``solutions/``; ``--seeds`` runs everything once per seed
@@ -154,7 +154,8 @@ def _first_error_line(err: BaseException) -> str:
 
 
 def execute_notebook(source: Path, output: Path, profile: str, root: Path,
-                     timeout: float | None = None, seed: int | None = None) -> RunResult:
+                     timeout: float | None = None, seed: int | None = None,
+                     overrides: str = "") -> RunResult:
     """Run one notebook with papermill (kernel python3, cwd = ``root``) with
     ``COURSE_PROFILE=profile`` (and ``COURSE_SEED=seed`` when ``seed`` is given) in the kernel's
     environment. No papermill parameters are injected: the notebook's ``parameters`` cell reads
@@ -165,6 +166,8 @@ def execute_notebook(source: Path, output: Path, profile: str, root: Path,
     start = time.perf_counter()
     error = None
     variables = {"COURSE_PROFILE": profile}
+    if overrides:  # course run --set: the kernel's get_profile reads COURSE_SET
+        variables["COURSE_SET"] = overrides
     if seed is not None:
         variables["COURSE_SEED"] = str(seed)
     with _environment(**variables):
@@ -259,9 +262,17 @@ def cmd_run(args) -> int:
         raise CommandError("--store writes one run back into solutions/; run it with a single "
                            "seed (or without --seeds).")
     try:
-        profile = config.get_profile(args.profile).name
+        overrides = config.parse_overrides(getattr(args, "set", None) or [])
+        overrides = {**config.overrides_from_environment(), **overrides}
+        profile = config.get_profile(args.profile, **overrides).name
     except ValueError as err:
         raise CommandError(str(err)) from None
+    if args.store and overrides:
+        raise CommandError("--store writes the outputs into solutions/, which are stored from "
+                           "a profile as it is; run without --set (or COURSE_SET) to store.")
+    overrides_text = ",".join(config.format_overrides(overrides).split(", ")) if overrides else ""
+    if overrides:
+        print(f"profile {profile} with overrides: {config.format_overrides(overrides)}")
     root = _root(args)
     notebooks = resolve_notebooks(root, args.notebooks, exercises=args.exercises)
     out_dir = _runs_base(root) / profile / ("exercises" if args.exercises else "notebooks")
@@ -274,7 +285,8 @@ def cmd_run(args) -> int:
             output = seed_dir / source.name
             label = "" if seed is None else f", seed {seed}"
             print(f"running {source.stem} (profile {profile}{label}) -> {output}", flush=True)
-            result = execute_notebook(source, output, profile, root, args.timeout, seed=seed)
+            result = execute_notebook(source, output, profile, root, args.timeout, seed=seed,
+                                      overrides=overrides_text)
             results.append(result)
             write_run_log(log_path, profile, [result])
             if args.store and result.ok:
@@ -353,10 +365,11 @@ def cmd_download(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    from .notebook_lint import lint_course
+    from .notebook_lint import MIN_EXERCISES, lint_course
 
     root = _root(args)
-    problems = lint_course(root)
+    problems = lint_course(root, min_exercises=getattr(args, "min_exercises", None)
+                           or MIN_EXERCISES)
     for problem in problems:
         print(problem)
     count = len(list((root / "solutions").glob("*.ipynb")))
@@ -606,6 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", action="store_true",
                      help="write the executed outputs back into solutions/ (papermill metadata "
                           "stripped)")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="override a profile field, e.g. --set image_size=128 --set epochs=3 "
+                          "--set weights=none (repeatable; COURSE_SET='image_size=128,epochs=3' "
+                          "does the same for Jupyter, papermill and nbval)")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="seconds any one cell may run (default: no limit)")
     run.add_argument("--seeds", default=None, metavar="0,1,2",
@@ -632,6 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.set_defaults(func=cmd_download)
 
     lint = sub.add_parser("lint", help="check the structure of solutions/ and notebooks/")
+    lint.add_argument("--min-exercises", type=int, default=None, metavar="N",
+                      help="fewest exercises a notebook may have (default: 4, the course's rule)")
     lint.set_defaults(func=cmd_lint)
 
     info = sub.add_parser("info", help="versions, profile, folders, GPU")

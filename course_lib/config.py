@@ -48,6 +48,7 @@ class Profile:
     expand_segmentation: int | None = None    # paper: 900 -> 6900
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
+    large_models: bool = True    # also train DenseNet-121 and the heavier encoders (not in smoke/laptop)
     precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
     #                              every validation pass and after training (0: off); see
     #                              train.PreciseBatchNorm for why every profile needs it
@@ -67,9 +68,16 @@ PROFILES: dict[str, Profile] = {
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
         epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
         expand_classification=None, expand_segmentation=None, synth_image_size=96,
-        run_eagerly=True,
+        run_eagerly=True, large_models=False,
         description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
                     "about a minute per notebook). Its numbers are NOT meaningful."),
+    "laptop": Profile(
+        name="laptop", data_source="isic2016", image_size=128, n_train=None, n_test=None,
+        epochs=4, seg_epochs=3, batch_size=32, weights="imagenet", seed=0, deterministic=False,
+        expand_classification=None, expand_segmentation=None, large_models=False,
+        description="ISIC 2016 at 128 px, ImageNet weights, a few epochs, MobileNet models only: "
+                    "a classroom without GPUs (planned for about 10 min per notebook on a "
+                    "4-core laptop CPU; see the README's syllabus)."),
     "lab": Profile(
         name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
         epochs=8, seg_epochs=8, batch_size=32, weights="imagenet", seed=0, deterministic=False,
@@ -117,10 +125,83 @@ def default_profile_name() -> str:
     return "lab" if has_gpu() else "smoke"
 
 
+#: Profile fields that ``--set`` / ``COURSE_SET`` may change (the name is chosen otherwise).
+OVERRIDABLE = tuple(f.name for f in dataclasses.fields(Profile) if f.name != "name")
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type).replace(" ", "") for f in dataclasses.fields(Profile)}
+
+
+def _parse_value(key: str, text: str):
+    """``text`` as the type of profile field ``key`` (int, bool, str, or one of them | None)."""
+    kind = _field_types()[key]
+    raw = text.strip()
+    if kind.endswith("|None") and raw.lower() in ("none", "null", ""):
+        return None
+    base = kind.split("|")[0]
+    if base == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"--set {key}={text!r}: {key} takes a whole number"
+                             f"{' or none' if kind.endswith('|None') else ''}, e.g. "
+                             f"{key}=128.") from None
+    if base == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}={text!r}: {key} takes true or false.")
+    return raw
+
+
+def parse_overrides(items) -> dict:
+    """Profile overrides from ``"image_size=128,epochs=3"`` or ``["image_size=128", ...]``,
+    each value parsed to its field's type (``weights=none`` gives None).
+
+    An unknown field or a bad value raises ``ValueError`` that lists the valid fields. Read by
+    :func:`get_profile` from ``$COURSE_SET`` and set by ``course run --set``, so papermill,
+    nbval, JupyterLab and the CLI all see the same profile.
+    """
+    if isinstance(items, str):
+        items = items.split(",")
+    overrides = {}
+    for item in items or ():
+        item = str(item).strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"Profile override {item!r} is not of the form field=value, e.g. "
+                             f"image_size=128. Valid fields: {', '.join(OVERRIDABLE)}.")
+        if key not in OVERRIDABLE:
+            raise ValueError(f"Unknown profile field {key!r} in override {item!r}. Valid "
+                             f"fields: {', '.join(OVERRIDABLE)}.")
+        overrides[key] = _parse_value(key, value)
+    return overrides
+
+
+def overrides_from_environment() -> dict:
+    """``$COURSE_SET`` parsed by :func:`parse_overrides` (empty when unset)."""
+    text = os.environ.get("COURSE_SET", "")
+    try:
+        return parse_overrides(text)
+    except ValueError as err:
+        raise ValueError(f"COURSE_SET={text!r}: {err} Fix or unset COURSE_SET.") from None
+
+
+def format_overrides(overrides: dict) -> str:
+    """``{"image_size": 128, "weights": None}`` → ``"image_size=128, weights=none"``."""
+    return ", ".join(f"{k}={'none' if v is None else v}" for k, v in overrides.items())
+
+
 def get_profile(name: str | None = None, **overrides) -> Profile:
     """Return the profile called ``name`` (default: :func:`default_profile_name`).
 
-    Keyword overrides replace fields, e.g. ``get_profile("smoke", epochs=2)``.
+    Keyword overrides replace fields, e.g. ``get_profile("smoke", epochs=2)``; before them,
+    ``$COURSE_SET`` (``"image_size=128,epochs=3"``, set by ``course run --set``) applies.
     Unknown names raise ``ValueError`` listing the valid ones. ``$COURSE_SEED`` (set by
     ``course run --seeds 0,1,2``) replaces the profile's seed unless ``seed=`` is passed.
     """
@@ -132,6 +213,7 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
     seed = seed_from_environment()
     if seed is not None and "seed" not in overrides:
         profile = dataclasses.replace(profile, seed=seed)
+    overrides = {**overrides_from_environment(), **overrides}
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
         if unknown:

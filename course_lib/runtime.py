@@ -83,7 +83,10 @@ def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> c
     settings = train.configure_for_hardware(profile, verbose=False)
     if not quiet:
         info = runtime_info()
-        print(f"Outputs produced with profile '{profile.name}' on {info['where']} "
+        changed = config.overrides_from_environment()
+        label = f"'{profile.name}'" + (f" (overrides: {config.format_overrides(changed)})"
+                                       if changed else "")
+        print(f"Outputs produced with profile {label} on {info['where']} "
               f"{hardware_line(info)}; TensorFlow {info['tensorflow']}, Keras {info['keras']}.")
         print(profile.describe())
         print(f"Hardware settings: {settings['policy']}, XLA "

@@ -107,12 +107,14 @@ def test_exercises_reports_marker_errors(capsys, tmp_path):
 def test_lint_command(capsys, tmp_path):
     root = make_repo(tmp_path)
     sync_exercises(root)
-    assert course("--root", root, "lint") == 0
+    assert course("--root", root, "lint") == 1  # the course's rule: four exercises
+    assert "needs at least 4 exercise cells, found 2" in capsys.readouterr().out
+    assert course("--root", root, "lint", "--min-exercises", "2") == 0  # a toy: two
     assert "OK" in capsys.readouterr().out
     nb = nbformat.read(root / "solutions" / NAME, as_version=4)
     nb.cells.pop()  # no Summary
     nbformat.write(nb, root / "solutions" / NAME)
-    assert course("--root", root, "lint") == 1
+    assert course("--root", root, "lint", "--min-exercises", "2") == 1
     assert "'## Summary' heading" in capsys.readouterr().out
 
 
@@ -229,3 +231,29 @@ def test_download_failure_is_friendly(capsys, monkeypatch):
     captured = capsys.readouterr()
     assert "course download: isic2016 failed: ConnectionError: challenge.isic-archive.com" in captured.err
     assert "Traceback" not in captured.err + captured.out
+
+
+def test_run_set_overrides_reach_the_kernel(capsys, clean_env, tmp_path):
+    tiny_notebooks(tmp_path)
+    nb = nbformat.read(tmp_path / "solutions" / "00_ok.ipynb", as_version=4)
+    nb.cells.append(new_code_cell(
+        "from course_lib import config\np = config.get_profile(PROFILE)\n"
+        "print(os.environ.get('COURSE_SET'), p.image_size, p.epochs, p.weights)"))
+    nbformat.write(nb, tmp_path / "solutions" / "00_ok.ipynb")
+    assert course("--root", tmp_path, "run", "00", "--profile", "lab", "--set",
+                  "image_size=96", "--set", "epochs=2", "--set", "weights=none") == 0
+    assert "profile lab with overrides: image_size=96, epochs=2, weights=none" in (
+        capsys.readouterr().out)
+    executed = nbformat.read(tmp_path / "runs" / "lab" / "notebooks" / "00_ok.ipynb",
+                             as_version=4)
+    assert executed.cells[-1].outputs[0].text == "image_size=96,epochs=2,weights=none 96 2 None\n"
+    assert "COURSE_SET" not in os.environ
+
+
+def test_run_bad_set_and_store_with_set_are_refused(capsys, clean_env, tmp_path):
+    tiny_notebooks(tmp_path)
+    assert course("--root", tmp_path, "run", "--set", "epoch=2") == 2
+    err = capsys.readouterr().err
+    assert "Unknown profile field 'epoch'" in err and "Valid fields:" in err
+    assert course("--root", tmp_path, "run", "--set", "epochs=2", "--store") == 2
+    assert "run without --set" in capsys.readouterr().err

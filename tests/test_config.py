@@ -10,7 +10,7 @@ from course_lib import config
 
 
 def test_profiles_exist_and_are_frozen():
-    assert set(config.PROFILES) == {"smoke", "lab", "paper"}
+    assert set(config.PROFILES) == {"smoke", "laptop", "lab", "paper"}
     smoke = config.get_profile("smoke")
     with pytest.raises(dataclasses.FrozenInstanceError):
         smoke.epochs = 3  # type: ignore[misc]
@@ -30,7 +30,7 @@ def test_smoke_profile_is_small_and_offline():
 
 
 def test_unknown_profile_lists_valid_names():
-    with pytest.raises(ValueError, match="smoke, lab, paper"):
+    with pytest.raises(ValueError, match="smoke, laptop, lab, paper"):
         config.get_profile("huge")
 
 
@@ -107,3 +107,45 @@ def test_paper_tables_agree_with_facts():
         paper.table("IX")["rows"]["unet-mobilenet"]["JA"]
     with pytest.raises(ValueError, match="transcribes"):
         paper.table("XII")
+
+
+# --------------------------------------------------------------------------- overrides
+def test_parse_overrides_types_and_none():
+    parsed = config.parse_overrides("image_size=128, epochs=3,weights=none,deterministic=true")
+    assert parsed == {"image_size": 128, "epochs": 3, "weights": None, "deterministic": True}
+    assert config.parse_overrides(["n_train=none", "weights=imagenet"]) == {
+        "n_train": None, "weights": "imagenet"}
+    assert config.parse_overrides("") == {}
+    assert config.format_overrides({"image_size": 128, "weights": None}) == (
+        "image_size=128, weights=none")
+
+
+@pytest.mark.parametrize("text, culprit", [
+    ("imagesize=128", "Unknown profile field 'imagesize'"),
+    ("image_size=big", "image_size takes a whole number"),
+    ("epochs", "not of the form field=value"),
+    ("deterministic=maybe", "deterministic takes true or false"),
+    ("name=lab", "Unknown profile field 'name'"),
+])
+def test_bad_overrides_name_the_culprit_and_list_the_fields(text, culprit):
+    with pytest.raises(ValueError) as info:
+        config.parse_overrides(text)
+    assert culprit in str(info.value)
+    if "Unknown" in culprit or "form" in culprit:
+        assert "Valid fields: data_source, image_size" in str(info.value)
+
+
+def test_course_set_reaches_get_profile_and_code_overrides_win(monkeypatch):
+    monkeypatch.setenv("COURSE_SET", "image_size=128,epochs=3,weights=none")
+    lab = config.get_profile("lab")
+    assert (lab.image_size, lab.epochs, lab.weights, lab.data_source) == (128, 3, None, "isic2016")
+    assert config.get_profile("lab", epochs=5).epochs == 5
+    monkeypatch.setenv("COURSE_SET", "image_size=huge")
+    with pytest.raises(ValueError, match="COURSE_SET='image_size=huge'.*Fix or unset COURSE_SET"):
+        config.get_profile("lab")
+
+
+def test_laptop_profile_is_isic_at_128_with_mobilenets_only():
+    laptop = config.get_profile("laptop")
+    assert (laptop.data_source, laptop.image_size, laptop.weights) == ("isic2016", 128, "imagenet")
+    assert not laptop.large_models and config.get_profile("lab").large_models
