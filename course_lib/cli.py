@@ -9,7 +9,10 @@ Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
   outputs back into ``solutions/``; ``--seeds`` runs everything once per seed
   (``COURSE_SEED``), seeds other than 0 into ``.../notebooks/seed<N>/``.
 - ``course exercises [--check]`` regenerates ``notebooks/`` from ``solutions/``.
-- ``course download isic2016 [--part3] [--dest DIR] [--base-url URL]`` fetches ISIC 2016.
+- ``course download isic2016 [--part3] [--dest DIR] [--base-url URL] [--mirror URL]`` fetches
+  ISIC 2016 (from a classroom mirror with ``--mirror`` or ``$COURSE_ISIC2016_MIRROR``).
+- ``course mirror make OUT [--n-train N] [--n-test M]`` builds a classroom mirror
+  (course_lib.data.mirror).
 - ``course lint`` checks the notebooks' structure (course_lib.notebook_lint).
 - ``course info`` prints versions, profile, folders and whether a GPU is visible.
 - ``course report [--profile P]`` writes ``runs/<profile>/report.md`` (+ ``report.png``): every
@@ -347,6 +350,8 @@ def cmd_download(args) -> int:
         kwargs["dest"] = args.dest
     if args.base_url is not None:
         kwargs["base_url"] = args.base_url
+    if getattr(args, "mirror", None):
+        kwargs["mirror"] = args.mirror
     try:
         from .data.isic2016 import download_isic2016
 
@@ -361,6 +366,23 @@ def cmd_download(args) -> int:
         return 2
     if result is not None:
         print(f"ISIC 2016 is ready in {result}")
+    return 0
+
+
+def cmd_mirror(args) -> int:
+    from .data.mirror import make_mirror
+
+    for name in ("n_train", "n_test"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be a positive number of "
+                               f"images, got {value}; leave it out to keep them all.")
+    try:
+        make_mirror(args.out, args.source, n_train=args.n_train, n_test=args.n_test,
+                    seed=args.seed)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"course mirror make: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -645,8 +667,30 @@ def build_parser() -> argparse.ArgumentParser:
                          "Part 1 images and masks")
     dl.add_argument("--dest", default=None, metavar="DIR",
                     help="target folder (default: chosen by course_lib.data.isic2016)")
-    dl.add_argument("--base-url", default=None, metavar="URL", help="mirror to download from")
+    dl.add_argument("--base-url", default=None, metavar="URL",
+                    help="another copy of the official files (checked against the official "
+                         "counts)")
+    dl.add_argument("--mirror", default=None, metavar="URL",
+                    help="a classroom mirror built by `course mirror make` (checked against its "
+                         "mirror.json); default $COURSE_ISIC2016_MIRROR")
     dl.set_defaults(func=cmd_download)
+
+    mirror = sub.add_parser("mirror", help="build a classroom mirror of ISIC 2016",
+                            description="Build, from a local ISIC 2016 folder, archives with the "
+                                        "official names and layout (all images or a stratified "
+                                        "subset) plus mirror.json; serve the folder with any "
+                                        "static web server, e.g. python -m http.server.")
+    mirror_sub = mirror.add_subparsers(dest="action", metavar="ACTION", required=True)
+    make = mirror_sub.add_parser("make", help="write the mirror into OUT")
+    make.add_argument("out", metavar="OUT")
+    make.add_argument("--source", default=None, metavar="DIR",
+                      help="local ISIC 2016 folder (default: the data folder's isic2016/)")
+    make.add_argument("--n-train", type=int, default=None, metavar="N",
+                      help="training images to keep (stratified; default all 900)")
+    make.add_argument("--n-test", type=int, default=None, metavar="M",
+                      help="test images to keep (stratified; default all 379)")
+    make.add_argument("--seed", type=int, default=0)
+    make.set_defaults(func=cmd_mirror)
 
     lint = sub.add_parser("lint", help="check the structure of solutions/ and notebooks/")
     lint.add_argument("--min-exercises", type=int, default=None, metavar="N",

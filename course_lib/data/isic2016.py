@@ -364,7 +364,7 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
                       base_url: str = BASE_URL, progress: bool = True, *,
                       counts: dict[str, tuple[int, int]] | None = None,
                       keep_zips: bool = False, timeout: float = 60.0,
-                      retries: int = 3) -> Path:
+                      retries: int = 3, mirror: str | None = None) -> Path:
     """Download, check and extract the official ISIC 2016 files into ``dest``; return ``dest``.
 
     Taught in 01_data_and_augmentation (and run by ``course download isic2016``).
@@ -379,7 +379,24 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
     and the files and downloads nothing. Files you put in ``dest`` by hand (zips or
     extracted folders) are used as they are. Zips are deleted after a successful extraction
     unless ``keep_zips=True``.
+
+    ``mirror`` (default ``$COURSE_ISIC2016_MIRROR``) is a classroom mirror built by
+    ``course mirror make`` (course_lib.data.mirror): the files come from there, and counts and
+    sha256 are checked against its ``mirror.json`` instead of the official counts.
     """
+    from .mirror import mirror_url, read_mirror_index
+
+    expected_sha: dict[str, str] = {}
+    url = mirror_url(mirror)
+    if url is not None:
+        if part3:
+            raise ValueError("A classroom mirror holds the Part 1 images with their masks and "
+                             "the label CSVs; download without part3 (--part3), or unset "
+                             "COURSE_ISIC2016_MIRROR to use the official site.")
+        index = read_mirror_index(url, timeout=timeout)
+        base_url, counts = url, {split: tuple(index["counts"][split]) for split in SPLITS}
+        expected_sha = {name: str(info.get("sha256")) for name, info in index["files"].items()
+                        if isinstance(info, dict)}
     dest = Path(dest) if dest is not None else config.data_dir() / "isic2016"
     dest = dest.expanduser()
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -415,6 +432,14 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
             _fetch(source, archive, timeout=timeout, progress=progress, retries=retries,
                    offline_help=offline_help)
         record = {"sha256": _sha256(archive), "bytes": archive.stat().st_size, "source": source}
+        wanted_sha = expected_sha.get(entry.name)
+        if wanted_sha and record["sha256"] != wanted_sha:
+            archive.unlink()
+            raise VerificationError(
+                f"{entry.name} from the mirror {base_url} has sha256 {record['sha256'][:12]}… "
+                f"but the mirror's index says {wanted_sha[:12]}…: the file is damaged or the "
+                "mirror changed. It was deleted; run the download again, or ask the teacher "
+                "to rebuild the mirror (course mirror make).")
         if entry.kind == "zip":
             _extract(archive, dest)
         record["found"] = _verify(entry, dest)
