@@ -95,3 +95,26 @@ def test_course_mirror_make_command(tmp_path, isic_folder, capsys):
     assert cli.main(["mirror", "make", str(tmp_path / "m2"), "--source", str(isic_folder),
                      "--n-test", "0"]) == 2
     assert "--n-test must be a positive number" in capsys.readouterr().err
+
+
+def test_prepare_data_downloads_when_asked_and_prints_the_estimate(tmp_path, isic_folder,
+                                                                  monkeypatch, capsys):
+    from course_lib import config, data
+
+    mirror.make_mirror(tmp_path / "mirror", isic_folder, progress=False)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    lab = config.get_profile("lab")
+    with pytest.raises(FileNotFoundError, match="course download isic2016"):
+        data.prepare_data(lab, "train")          # never a silent download (or SynthDerm)
+    with fx.serve(tmp_path / "mirror") as server:
+        monkeypatch.setenv("COURSE_ISIC2016_MIRROR", server.base_url)
+        record = data.prepare_data(lab, "train", download=True)
+        out = capsys.readouterr().out
+        assert f"Downloading 6 ISIC 2016 files from the classroom mirror {server.base_url}" in out
+        assert " GB, about " in out and "MB/s" in out
+        assert (len(record), record.n_melanoma) == (10, 3)
+        requests = len(server.requests)
+        assert len(data.prepare_data(lab, "test", download=True)) == 6
+        assert len(server.requests) == requests   # already there: nothing fetched again
+        assert "nothing to download" in data.download_estimate(tmp_path / "data" / "isic2016",
+                                                               mirror=server.base_url)

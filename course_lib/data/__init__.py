@@ -15,7 +15,8 @@ import warnings
 from .. import config
 from .isic2016 import (
     BASE_URL, ISIC2016_COUNTS, ISIC2016_FILES, DatasetRecord, DownloadError, RemoteFile,
-    UnsafeArchiveError, VerificationError, cache_path, download_isic2016, isic2016_files,
+    UnsafeArchiveError, VerificationError, cache_path, download_estimate, download_isic2016,
+    isic2016_files,
     load_arrays, load_isic2016, read_labels_csv,
 )
 from .pipeline import classification_dataset, segmentation_dataset
@@ -25,6 +26,7 @@ from .synthetic import load_synthderm, make_synthderm
 __all__ = [
     "BASE_URL", "ISIC2016_COUNTS", "ISIC2016_FILES", "DatasetRecord", "DownloadError",
     "RemoteFile", "UnsafeArchiveError", "VerificationError", "cache_path", "download_isic2016",
+    "download_estimate",
     "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
     "classification_dataset", "segmentation_dataset", "make_synthderm", "load_synthderm",
     "prepare_data", "synthderm_root", "Splits", "load_splits",
@@ -39,6 +41,14 @@ def synthderm_root(profile: config.Profile):
             / f"s{profile.synth_image_size}_n{n_train}_{n_test}_seed{profile.seed}")
 
 
+def _isic_ready(root, split: str) -> bool:
+    try:
+        load_isic2016(root, split)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _synthderm_counts(profile: config.Profile) -> tuple[int, int]:
     # "All of it" for SynthDerm means as many images as ISIC 2016 has.
     n_train = profile.n_train if profile.n_train is not None else ISIC2016_COUNTS["train"][0]
@@ -46,7 +56,8 @@ def _synthderm_counts(profile: config.Profile) -> tuple[int, int]:
     return n_train, n_test
 
 
-def prepare_data(profile: config.Profile | str | None, split: str) -> DatasetRecord:
+def prepare_data(profile: config.Profile | str | None, split: str, *,
+                 download: bool = False) -> DatasetRecord:
     """The ``split`` ("train" or "test") of the profile's data source, ready for load_arrays.
 
     Taught in 01_data_and_augmentation. ``profile`` is a :class:`~course_lib.config.Profile`
@@ -54,8 +65,11 @@ def prepare_data(profile: config.Profile | str | None, split: str) -> DatasetRec
 
     - ``data_source == "synthderm"``: generates SynthDerm once (deterministic from
       ``profile.seed``) under :func:`synthderm_root` and loads it.
-    - ``data_source == "isic2016"``: loads ``<data_dir>/isic2016``; raises FileNotFoundError
-      saying how to download it when it is not there.
+    - ``data_source == "isic2016"``: loads ``<data_dir>/isic2016``. When it is not there:
+      with ``download=True`` (what the notebooks pass, through ``data.load_splits``) it prints
+      the size and a time estimate and downloads it (:func:`download_isic2016`; from the
+      classroom mirror in ``$COURSE_ISIC2016_MIRROR`` when set); otherwise it raises
+      FileNotFoundError saying how to download it. It never falls back to SynthDerm.
 
     ``profile.n_train`` / ``profile.n_test`` (when not None) then pick a stratified subset
     (same melanoma fraction, seeded by ``profile.seed``).
@@ -76,6 +90,9 @@ def prepare_data(profile: config.Profile | str | None, split: str) -> DatasetRec
         record = load_synthderm(root, split)
     elif profile.data_source == "isic2016":
         root = config.data_dir() / "isic2016"
+        if download and not _isic_ready(root, split):
+            print(download_estimate(root), flush=True)
+            download_isic2016(root)
         try:
             record = load_isic2016(root, split)
         except FileNotFoundError as err:

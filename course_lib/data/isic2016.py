@@ -47,7 +47,7 @@ import numpy as np
 from .. import config
 
 __all__ = [
-    "BASE_URL", "ISIC2016_COUNTS", "ISIC2016_FILES", "MANIFEST_NAME", "SPLITS",
+    "download_estimate", "BASE_URL", "ISIC2016_COUNTS", "ISIC2016_FILES", "MANIFEST_NAME", "SPLITS",
     "RemoteFile", "DatasetRecord", "DownloadError", "UnsafeArchiveError", "VerificationError",
     "isic2016_files", "download_isic2016", "read_labels_csv", "load_isic2016", "load_arrays",
     "cache_path",
@@ -358,6 +358,56 @@ def _present(entry: RemoteFile, dest: Path) -> bool:
     except (VerificationError, ValueError, OSError):
         return False
     return True
+
+
+def _remote_size(url: str, timeout: float) -> int | None:
+    """Content-Length of a HEAD request, or None when the server does not say."""
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return int(length) if length and length.isdigit() else None
+
+
+def download_estimate(dest: str | Path | None = None, part3: bool = False,
+                      base_url: str = BASE_URL, mirror: str | None = None,
+                      timeout: float = 10.0, mb_per_second: tuple[float, float] = (5.0, 25.0)
+                      ) -> str:
+    """One line to print before a download: how many files, how many bytes (from the mirror's
+    index or HEAD requests; "size unknown" when the server does not say) and how long that
+    takes at ``mb_per_second`` (a slow and a fast connection)."""
+    from .mirror import mirror_url, read_mirror_index
+
+    dest = Path(dest) if dest is not None else config.data_dir() / "isic2016"
+    url = mirror_url(mirror)
+    sizes: dict[str, int] = {}
+    if url is not None:
+        index = read_mirror_index(url, timeout=timeout)
+        base_url = url
+        sizes = {name: int(info.get("bytes") or 0) for name, info in index["files"].items()}
+        files = isic2016_files(counts={s: tuple(index["counts"][s]) for s in SPLITS})
+    else:
+        files = isic2016_files(part3=part3)
+    missing = [entry for entry in files if not _present(entry, dest)]
+    if not missing:
+        return f"ISIC 2016 is complete in {dest}: nothing to download."
+    total, unknown = 0, 0
+    for entry in missing:
+        size = sizes.get(entry.name) or _remote_size(_url(base_url, entry.name), timeout)
+        if size:
+            total += size
+        else:
+            unknown += 1
+    where = f"the classroom mirror {base_url}" if url else base_url
+    if total == 0:
+        return f"Downloading {len(missing)} ISIC 2016 files from {where} (size unknown)."
+    slow, fast = (total / 2**20 / rate / 60 for rate in mb_per_second)
+    note = f" (+{unknown} of unknown size)" if unknown else ""
+    return (f"Downloading {len(missing)} ISIC 2016 files from {where}: {total / 2**30:.2f} GB"
+            f"{note}, about {max(fast, 0.1):.0f}–{max(slow, 0.1):.0f} min at "
+            f"{mb_per_second[1]:.0f}–{mb_per_second[0]:.0f} MB/s, once (later runs reuse it).")
 
 
 def download_isic2016(dest: str | Path | None = None, part3: bool = False,
