@@ -9,10 +9,16 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 from . import config
 
-__all__ = ["in_colab", "runtime_info", "start_notebook", "Timer"]
+__all__ = ["in_colab", "runtime_info", "start_notebook", "Timer", "use_google_drive",
+           "DRIVE_MOUNT", "DRIVE_FOLDER"]
+
+#: Where Colab mounts Google Drive, and the course's folder in it (data/ and runs/ go there).
+DRIVE_MOUNT = Path("/content/drive")
+DRIVE_FOLDER = "DermaLite"
 
 
 def in_colab() -> bool:
@@ -62,17 +68,43 @@ def hardware_line(info: dict | None = None) -> str:
     return f"{info['cpu']}, {gpu}"
 
 
-def start_notebook(profile_name: str | None = None, *, quiet: bool = False) -> config.Profile:
+def use_google_drive(folder: str = DRIVE_FOLDER) -> Path | None:
+    """On Colab: mount Google Drive and keep the course's data and runs in
+    ``MyDrive/<folder>/data`` and ``.../runs`` (``COURSE_DATA_DIR`` / ``COURSE_RUNS_DIR``), so
+    that later notebooks and later sessions find what earlier ones downloaded, trained and
+    saved (each Colab notebook gets a fresh runtime; /content is lost with it). Variables you
+    set yourself win. Returns the folder, or None outside Colab."""
+    if not in_colab():
+        return None
+    from google.colab import drive  # noqa: PLC0415 - only exists on Colab
+
+    drive.mount(str(DRIVE_MOUNT))
+    home = DRIVE_MOUNT / "MyDrive" / folder
+    for variable, sub in (("COURSE_DATA_DIR", "data"), ("COURSE_RUNS_DIR", "runs")):
+        if not os.environ.get(variable):
+            os.environ[variable] = str(home / sub)
+            (home / sub).mkdir(parents=True, exist_ok=True)
+    print(f"Google Drive: data in {os.environ['COURSE_DATA_DIR']}, runs in "
+          f"{os.environ['COURSE_RUNS_DIR']} (kept between notebooks and sessions).")
+    return home
+
+
+def start_notebook(profile_name: str | None = None, *, quiet: bool = False,
+                   drive: bool | None = None) -> config.Profile:
     """The setup every notebook runs: version guard, profile, seeds, hardware settings (mixed
     precision and XLA on a GPU in lab/paper: :func:`course_lib.train.configure_for_hardware`),
     and the stored-outputs note.
 
     Prints which profile and hardware produce this notebook's outputs, so a reader of the
-    stored outputs always knows where the numbers came from.
+    stored outputs always knows where the numbers came from. ``drive`` (the notebooks'
+    ``USE_DRIVE`` parameter; None = yes on Colab) keeps data and runs on Google Drive
+    (:func:`use_google_drive`).
     """
     from . import require
 
     require(verbose=False)
+    if drive or (drive is None and in_colab()):
+        use_google_drive()
     # TensorFlow's Python logger prints "retracing" notices (e.g. from predict on new shapes)
     # that would land in stored outputs; errors still show.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

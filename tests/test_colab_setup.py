@@ -57,16 +57,24 @@ class FakeShell:
 
 
 @pytest.fixture()
-def fake_colab(monkeypatch):
+def fake_colab(monkeypatch, tmp_path):
     # "google" is a real namespace package (google.protobuf, needed by TensorFlow): import it
-    # first and only add a fake google.colab beside it.
+    # first and only add a fake google.colab beside it. Drive "mounts" into tmp_path.
     import google.protobuf  # noqa: F401
     import tensorflow  # noqa: F401
 
     colab = types.ModuleType("google.colab")
+    drive = types.ModuleType("google.colab.drive")
+    drive.mounted = []
+    drive.mount = lambda where: drive.mounted.append(where)
+    colab.drive = drive
     monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
     monkeypatch.setattr(sys.modules["google"], "colab", colab, raising=False)
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setattr(runtime, "DRIVE_MOUNT", tmp_path / "drive")
+    for variable in ("COURSE_DATA_DIR", "COURSE_RUNS_DIR"):
+        monkeypatch.delenv(variable, raising=False)
     yield colab
 
 
@@ -123,3 +131,24 @@ def test_no_install_outside_colab(monkeypatch):
     exec(compile(code, path.name, "exec"),  # noqa: S102
          {"get_ipython": lambda: shell, "PROFILE": "smoke", "__name__": "__main__"})
     assert not [c for c in shell.system_calls if "pip" in c]
+
+
+def test_colab_keeps_data_and_runs_on_google_drive(fake_colab, tmp_path, capsys, monkeypatch):
+    import os
+
+    profile = runtime.start_notebook("smoke")
+    home = tmp_path / "drive" / "MyDrive" / "DermaLite"
+    assert fake_colab.drive.mounted == [str(tmp_path / "drive")]
+    assert os.environ["COURSE_DATA_DIR"] == str(home / "data")
+    assert config.runs_dir(profile) == home / "runs" / "smoke"
+    assert "Google Drive: data in" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "mine"))  # the user's choice wins
+    runtime.use_google_drive()
+    assert os.environ["COURSE_DATA_DIR"] == str(tmp_path / "mine")
+
+
+def test_drive_can_be_switched_off_and_is_never_used_locally(fake_colab, tmp_path, monkeypatch):
+    runtime.start_notebook("smoke", drive=False)
+    assert fake_colab.drive.mounted == []
+    monkeypatch.delitem(sys.modules, "google.colab")
+    assert runtime.use_google_drive() is None
