@@ -327,11 +327,13 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._stale = False     # weights changed since the last recalibration
 
     def batches(self) -> int:
-        """Batches per recalibration: at most ``max_batches`` and at most a quarter of an epoch's
-        steps (at least one). A forward pass costs about a third of a training step, so this
-        keeps the fix under about 10 % of the run's time even for a few steps per epoch."""
-        steps = (self.params or {}).get("steps") or self.max_batches * 4
-        return max(1, min(self.max_batches, int(steps) // 4))
+        """Batches per recalibration: at most ``max_batches`` and at most an eighth of an
+        epoch's steps (at least one). Measured here, one eager forward pass in training mode
+        costs about two thirds of a compiled training step (MobileNet, 128 px, batch 16: 1.0 s
+        vs 1.5 s), so a quarter of the steps cost 15 % of the run
+        (benchmarks/bench_batchnorm.py) and an eighth keeps the fix under about 10 %."""
+        steps = (self.params or {}).get("steps") or self.max_batches * 8
+        return max(1, min(self.max_batches, int(steps) // 8))
 
     def _recalibrate(self):
         if self._stale and self.max_batches > 0:

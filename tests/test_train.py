@@ -159,9 +159,9 @@ def test_precise_batchnorm_runs_before_every_validation_pass_and_at_the_end():
     import keras
 
     rng = np.random.default_rng(0)
-    x = (rng.normal(size=(256, 4)) * 3 + 5).astype("float32")   # 8 steps of 32 per epoch
-    y = np.zeros((256, 1), "float32")
-    first_two = x[:64].mean(axis=0)   # 2 batches = a quarter of the epoch's steps
+    x = (rng.normal(size=(512, 4)) * 3 + 5).astype("float32")   # 16 steps of 32 per epoch
+    y = np.zeros((512, 1), "float32")
+    first_two = x[:64].mean(axis=0)   # 2 batches = an eighth of the epoch's steps
     seen = []
 
     class Spy(keras.callbacks.Callback):  # what the validation pass sees
