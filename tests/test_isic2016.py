@@ -342,14 +342,61 @@ def test_image_without_csv_row_is_an_error_unless_allowed(tmp_path):
     assert len(record) == 6
 
 
-def test_missing_mask_is_an_error_unless_allowed(tmp_path):
+def test_masks_are_optional_per_image(tmp_path, capsys):
+    """Real partial folders: an image without a mask is kept for classification (no mask path,
+    a warning that counts them); segmentation selects the others and says how many."""
     root = fx.write_layout(tmp_path / "isic")
     (root / "ISBI2016_ISIC_Part1_Test_GroundTruth" / "ISIC_0001000_Segmentation.png").unlink()
-    with pytest.raises(ValueError, match=r"ISIC_0001000\) image\(s\) have no mask"):
-        load_isic2016(root, "test")
-    with pytest.warns(UserWarning, match="no mask"):
-        record = load_isic2016(root, "test", allow_missing=True)
-    assert record.ids == ["ISIC_0001001", "ISIC_0001002", "ISIC_0001003"]
+    with pytest.warns(UserWarning, match=r"1 of 4 images have no mask .* Classification keeps "
+                                         r"all 4"):
+        record = load_isic2016(root, "test")
+    assert record.ids == ["ISIC_0001000", "ISIC_0001001", "ISIC_0001002", "ISIC_0001003"]
+    assert record.mask_paths[0] is None and not record.has_masks
+    segmentation = record.with_masks()
+    assert "test: 3 of 4 images have a lesion mask" in capsys.readouterr().out
+    assert segmentation.ids == ["ISIC_0001001", "ISIC_0001002", "ISIC_0001003"]
+    assert segmentation.has_masks
+    (root / "ISBI2016_ISIC_Part1_Test_Data" / "ISIC_0001002.jpg").unlink()
+    with pytest.raises(ValueError, match=r"ISIC_0001002\) id\(s\) of .* have no image"):
+        load_isic2016(root, "test")  # strict mode still stops for a missing labelled image
+
+
+def test_a_header_row_is_accepted(tmp_path):
+    path = fx.write_csv(tmp_path / "labels.csv", ["ISIC_0000000", "ISIC_0000001"], [0, 1])
+    path.write_bytes(b"image_id,melanoma\r\n" + path.read_bytes())
+    ids, labels = read_labels_csv(path)
+    assert ids == ["ISIC_0000000", "ISIC_0000001"] and labels.tolist() == [0, 1]
+    path.write_bytes(path.read_bytes().replace(b"ISIC_0000001,malignant", b"ISIC_0000001,maybe"))
+    with pytest.raises(ValueError, match="line 3"):
+        read_labels_csv(path)
+
+
+def test_a_truncated_jpeg_is_named_with_the_repair_command(tmp_path):
+    root = fx.write_layout(tmp_path / "isic")
+    image = root / "ISBI2016_ISIC_Part1_Training_Data" / "ISIC_0000003.jpg"
+    image.write_bytes(image.read_bytes()[:-300])  # a download cut short
+    with pytest.raises(ValueError, match=r"ISIC_0000003\.jpg\) image file\(s\) are truncated .*"
+                                         r"ends before the JPEG end-of-image marker.*"
+                                         r"course download isic2016"):
+        load_isic2016(root, "train")
+    with pytest.warns(UserWarning, match="truncated or corrupt"):
+        record = load_isic2016(root, "train", allow_missing=True)
+    assert "ISIC_0000003" not in record.ids and len(record) == 5
+    image.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match=r"ISIC_0000003\.jpg cannot be read"):
+        load_isic2016(root, "train")
+
+
+def test_a_mask_of_the_wrong_size_is_named(tmp_path):
+    root = fx.write_layout(tmp_path / "isic")
+    mask = root / "ISBI2016_ISIC_Part1_Training_GroundTruth" / "ISIC_0000002_Segmentation.png"
+    fx.write_mask(mask, size=(20, 15))
+    with pytest.raises(ValueError, match=r"ISIC_0000002_Segmentation\.png is 20x15 but its "
+                                         r"image is 40x30"):
+        load_isic2016(root, "train")
+    with pytest.warns(UserWarning, match="do not fit their image"):
+        record = load_isic2016(root, "train", allow_missing=True)
+    assert len(record) == 6 and record.mask_paths[2] is None  # the image stays, its mask goes
 
 
 def test_error_lists_the_first_few_and_the_count(tmp_path):
@@ -400,10 +447,11 @@ def test_load_arrays_shapes_values_and_mask_geometry(tmp_path):
 
 
 def test_wrong_size_mask_names_both_files(tmp_path):
+    """The decoder checks again (a file replaced after load_isic2016 read the folder)."""
     root = fx.write_layout(tmp_path / "isic")
+    record = load_isic2016(root, "train")
     mask = root / "ISBI2016_ISIC_Part1_Training_GroundTruth" / "ISIC_0000002_Segmentation.png"
     fx.write_mask(mask, size=(20, 15))
-    record = load_isic2016(root, "train")
     with pytest.raises(ValueError, match=r"ISIC_0000002_Segmentation\.png is 20x15 but its "
                                          r"image .*ISIC_0000002\.jpg is 40x30"):
         load_arrays(record, 16, cache=False)
@@ -438,10 +486,11 @@ def test_grayscale_and_rgba_images_warn_and_become_rgb(tmp_path):
 
 
 def test_corrupt_jpeg_is_an_error_or_skipped(tmp_path):
+    """The decoder checks again (a file damaged after load_isic2016 read the folder)."""
     root = fx.write_layout(tmp_path / "isic")
+    record = load_isic2016(root, "train")
     broken = root / "ISBI2016_ISIC_Part1_Training_Data" / "ISIC_0000003.jpg"
     broken.write_bytes(broken.read_bytes()[:300])
-    record = load_isic2016(root, "train")
     with pytest.raises(ValueError, match=r"Could not decode .*ISIC_0000003\.jpg .*allow_missing"):
         load_arrays(record, 16, cache=False)
     with pytest.warns(UserWarning, match=r"Skipped 1 .*ISIC_0000003\.jpg"):

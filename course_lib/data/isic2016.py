@@ -572,6 +572,15 @@ class DatasetRecord:
             labels=self.labels[indices], image_paths=[self.image_paths[i] for i in indices],
             mask_paths=[self.mask_paths[i] for i in indices])
 
+    def with_masks(self, verbose: bool = True) -> "DatasetRecord":
+        """The rows that have a mask (what segmentation can use); says how many when some lack
+        one."""
+        keep = [path is not None for path in self.mask_paths]
+        if verbose and not all(keep):
+            print(f"{self.split}: {sum(keep)} of {len(self)} images have a lesion mask; "
+                  "segmentation uses those.")
+        return self.subset(np.asarray(keep, dtype=bool))
+
     def stratified_subset(self, n: int, seed: int = 0) -> "DatasetRecord":
         """``n`` rows drawn without replacement, keeping the melanoma fraction (rounded), in
         the original order. ``n >= len(self)`` returns the whole record."""
@@ -614,13 +623,19 @@ def _parse_label(text: str) -> int | None:
     return int(value) if value in (0.0, 1.0) else None
 
 
+def _is_header(fields: Sequence[str]) -> bool:
+    """A first row such as ``image_id,melanoma`` or ``image,label``: words, no digits."""
+    return all(field and not any(ch.isdigit() for ch in field) for field in fields)
+
+
 def read_labels_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read an ISIC 2016 Part 3 ground-truth CSV: ``(ids, labels)`` with 1 = melanoma.
 
-    Taught in 01_data_and_augmentation. No header; labels are ``benign``/``malignant``
-    (training file) or ``0.0``/``1.0`` (test file); CRLF or LF; a missing final line break
-    and a UTF-8 byte-order mark are accepted. A malformed row raises ``ValueError`` naming
-    the file and the line.
+    Taught in 01_data_and_augmentation. The official files have no header; labels are
+    ``benign``/``malignant`` (training file) or ``0.0``/``1.0`` (test file); CRLF or LF; a
+    missing final line break, a UTF-8 byte-order mark and a header row (re-hosted copies add
+    ``image_id,melanoma``) are accepted. A malformed row raises ``ValueError`` naming the file
+    and the line.
     """
     path = Path(path)
     if not path.is_file():
@@ -630,11 +645,16 @@ def read_labels_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
     ids: list[str] = []
     labels: list[int] = []
     seen: dict[str, int] = {}
+    first_row = True
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = [field.strip() for field in line.split(",")]
         label = _parse_label(fields[1]) if len(fields) == 2 else None
+        header = first_row and len(fields) == 2 and _is_header(fields)
+        first_row = False
+        if header:  # e.g. "image_id,melanoma" in a re-hosted copy: skipped
+            continue
         if len(fields) != 2 or not fields[0] or label is None or "/" in fields[0]:
             raise ValueError(
                 f"{path}, line {number}: cannot read {line!r}. Each row must be "
@@ -668,9 +688,13 @@ def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> 
     or, when that is absent, ``ISBI2016_ISIC_Part3_<Split>_Data``; labels from
     ``ISBI2016_ISIC_Part3_<Split>_GroundTruth.csv`` (row order kept); masks from
     ``ISBI2016_ISIC_Part1_<Split>_GroundTruth`` when that folder exists (else all ``None``).
-    CSV ids without an image (or mask), and images without a CSV row, raise ``ValueError``
-    naming them; with ``allow_missing=True`` the complete rows are kept and a warning counts
-    what was left out.
+    Masks are optional per image: an image without one keeps ``None`` (a warning counts them;
+    :meth:`DatasetRecord.with_masks` selects the others for segmentation). CSV ids without an
+    image, images without a CSV row, truncated or corrupt JPEGs (header and end-of-image
+    marker checked) and masks whose size differs from their image's raise ``ValueError``
+    naming the files and the command that repairs them; with ``allow_missing=True`` the
+    complete rows are kept (a broken mask becomes ``None``) and a warning counts what was left
+    out.
     """
     split = _check_split(split)
     root = Path(root).expanduser()
@@ -699,31 +723,103 @@ def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> 
 
     no_image = [name for name in csv_ids if name not in images]
     no_row = sorted(set(images) - set(csv_ids))
-    no_mask = [name for name in csv_ids if masks is not None and name in images
-               and name not in masks]
+    listed = [name for name in csv_ids if name in images]
+    broken_images, sizes = _broken_jpegs([images[name] for name in listed])
+    broken_masks = _broken_masks(images, masks or {}, listed, sizes)
     problems = []
     if no_image:
         problems.append(f"{_few(no_image)} id(s) of {csv_path.name} have no image in "
                         f"{image_dir.name}/")
-    if no_mask:
-        problems.append(f"{_few(no_mask)} image(s) have no mask in {mask_dir.name}/")
+    if broken_images:
+        problems.append(f"{_few(broken_images)} image file(s) are truncated or corrupt "
+                        f"({broken_images[sorted(broken_images)[0]]})")
+    if broken_masks:
+        problems.append(f"{_few(broken_masks)} mask file(s) do not fit their image "
+                        f"({broken_masks[sorted(broken_masks)[0]]})")
     if no_row:
         problems.append(f"{_few(no_row)} image(s) in {image_dir.name}/ have no row in "
                         f"{csv_path.name}")
     if problems and not allow_missing:
+        repair = ("Delete the damaged files and run `course download isic2016` (or "
+                  "download_isic2016()) again to fetch them" if broken_images or broken_masks
+                  else "Re-run download_isic2016() to repair it")
         raise ValueError(f"ISIC 2016 {split} split in {root} is incomplete: "
-                         + "; ".join(problems) + ". Re-run download_isic2016() to repair it, or "
-                         "pass allow_missing=True to continue with the complete rows.")
+                         + "; ".join(problems) + f". {repair}, or pass allow_missing=True to "
+                         "continue with the complete rows.")
     if problems:
         warnings.warn(f"ISIC 2016 {split} split in {root}: " + "; ".join(problems)
                       + ". Continuing without them (allow_missing=True).", stacklevel=2)
-    dropped = set(no_image) | set(no_mask)
+    dropped = set(no_image) | {Path(p).stem for p in broken_images}
     keep = [i for i, name in enumerate(csv_ids) if name not in dropped]
     ids = [csv_ids[i] for i in keep]
+    mask_paths = [masks.get(name) if masks is not None else None for name in ids]
+    mask_paths = [None if path is not None and str(path) in broken_masks else path
+                  for path in mask_paths]
+    without = sum(path is None for path in mask_paths)
+    if masks is not None and without:
+        warnings.warn(f"ISIC 2016 {split} split in {root}: {without} of {len(ids)} images have "
+                      f"no mask in {mask_dir.name}/. Classification keeps all {len(ids)}; "
+                      "segmentation uses the images with masks (record.with_masks()).",
+                      stacklevel=2)
     return DatasetRecord(
         split=split, root=root, ids=ids, labels=csv_labels[keep],
-        image_paths=[images[name] for name in ids],
-        mask_paths=[masks[name] if masks is not None else None for name in ids])
+        image_paths=[images[name] for name in ids], mask_paths=mask_paths)
+
+
+def _broken_jpegs(paths: Sequence[Path]) -> tuple[dict[str, str], dict[str, tuple]]:
+    """``({path: reason}, {path: (width, height)})``: JPEGs that are cut short or unreadable,
+    and the size of every readable one. Cheap: the header is parsed (no pixel decoding) and
+    the last bytes must hold the end-of-image marker FF D9 (a download cut short lacks it).
+    benchmarks/bench_loader.py measures the cost (about 1 s for 1,279 files here)."""
+    from PIL import Image, UnidentifiedImageError
+
+    broken, sizes = {}, {}
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                length = handle.tell()
+                handle.seek(max(0, length - 64))
+                tail = handle.read()
+            if length == 0:
+                broken[str(path)] = f"{path.name} is empty"
+                continue
+            with Image.open(path) as image:
+                kind, size = image.format, image.size
+            sizes[str(path)] = size
+            if kind == "JPEG" and b"\xff\xd9" not in tail:
+                broken[str(path)] = f"{path.name} ends before the JPEG end-of-image marker"
+            elif min(size) < 2:
+                broken[str(path)] = f"{path.name} is {size[0]}x{size[1]} px"
+        except (OSError, UnidentifiedImageError, SyntaxError) as err:
+            broken[str(path)] = f"{path.name} cannot be read ({type(err).__name__})"
+    return broken, sizes
+
+
+def _broken_masks(images: dict, masks: dict, names: Sequence[str],
+                  image_sizes: dict) -> dict[str, str]:
+    """``{mask path: reason}`` for masks whose size differs from their image's (headers only;
+    grey levels are checked when the masks are decoded, :func:`load_arrays`)."""
+    from PIL import Image, UnidentifiedImageError
+
+    broken = {}
+    for name in names:
+        mask = masks.get(name)
+        if mask is None:
+            continue
+        image_size = image_sizes.get(str(images[name]))
+        if image_size is None:  # an unreadable image: reported already
+            continue
+        try:
+            with Image.open(mask) as opened:
+                mask_size = opened.size
+        except (OSError, UnidentifiedImageError, SyntaxError) as err:
+            broken[str(mask)] = f"{Path(mask).name} cannot be read ({type(err).__name__})"
+            continue
+        if mask_size != image_size:
+            broken[str(mask)] = (f"{Path(mask).name} is {mask_size[0]}x{mask_size[1]} but its "
+                                 f"image is {image_size[0]}x{image_size[1]}")
+    return broken
 
 
 # --------------------------------------------------------------------------------------------
