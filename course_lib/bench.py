@@ -310,7 +310,7 @@ def save_benchmark(result: Mapping, path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
              for k, v in result.items()}
-    path.write_text(json.dumps(clean, indent=2) + "\n", encoding="utf-8")
+    config.write_atomic(path, json.dumps(clean, indent=2) + "\n")
     return path
 
 

@@ -22,6 +22,11 @@ Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
   (course_lib.bench).
 - ``course export --profile P --model NAME [--quantization float32|float16|int8]`` converts a
   saved model to TFLite (course_lib.export).
+- ``course grade SUBMISSION... [--out grades.csv] [--format csv|markdown]`` runs students'
+  notebooks in child processes with limits and grades every exercise with its check
+  (course_lib.grade; untrusted code: see docs/TEACHING.md).
+- ``course bundle [--out dermalite-student.zip]`` writes the student hand-out: exercise
+  notebooks, library, install files, no solutions (course_lib.bundle).
 
 Every command takes ``--root DIR`` (before the subcommand) to use another course checkout.
 """
@@ -250,8 +255,7 @@ def write_run_log(path: Path, profile: str, results: list[RunResult]) -> dict:
         hardware += ", NVIDIA GPU visible" if config.has_gpu() else ", no NVIDIA GPU"
     log.update(notebooks=entries, updated=now, hardware=hardware,
                total_seconds=round(sum(float(e.get("seconds") or 0) for e in entries), 2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    config.write_atomic(path, json.dumps(log, indent=2) + "\n")
     return log
 
 
@@ -312,7 +316,7 @@ def _store(executed: Path, destination: Path) -> None:
 
     nb = read_notebook(executed)
     strip_run_metadata(nb)
-    destination.write_bytes(render_notebook(nb).encode("utf-8"))
+    config.write_atomic(destination, render_notebook(nb))
 
 
 def cmd_exercises(args) -> int:
@@ -620,6 +624,55 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_grade(args) -> int:
+    from . import grade
+
+    root = _root(args)
+    limits = grade.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
+                          check_timeout=args.check_timeout, grace=args.grace,
+                          memory_gb=args.memory_gb or None)
+
+    def progress(nb) -> None:
+        passed = sum(g.passed for g in nb.grades)
+        print(f"graded {nb.submission.label}: {passed}/{len(nb.grades)} passed "
+              f"({nb.seconds:g} s)" + (f" — {'; '.join(nb.notes)}" if nb.notes else ""),
+              file=sys.stderr, flush=True)
+
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
+    graded = grade.grade_submissions(args.submissions, root=root, limits=limits,
+                                     data_dir=data_dir, fast=args.fast, jobs=args.jobs,
+                                     progress=progress)
+    if args.format == "markdown":
+        text = grade.render_markdown(graded)
+        if args.out and args.out != "-":
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}")
+        else:
+            print(text)
+        return 0
+    out = Path(args.out or "grades.csv")
+    grade.write_csv(graded, out)
+    summary = grade.write_summary_csv(graded, grade.summary_path(out))
+    print(f"{'student':<24} {'passed':>6} {'total':>6}")
+    for entry in grade.summarize(graded):
+        print(f"{entry['student']:<24} {entry['passed']:>6} {entry['total']:>6}")
+    print(f"wrote {out} (one row per notebook and exercise) and {summary}")
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    from . import bundle
+
+    root = _root(args)
+    try:
+        path, names = bundle.make_bundle(root, args.out, check_sync=not args.no_sync_check)
+    except bundle.BundleError as err:
+        raise CommandError(str(err)) from err
+    print(f"wrote {path}: {len(names)} files (exercise notebooks, course_lib, install files, "
+          "README); no solutions")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -753,6 +806,47 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--head", default="cls1", choices=["cls1", "cls2", "mean"],
                      help="DC models: the head the exported classifier uses")
     exp.set_defaults(func=cmd_export)
+
+    gr = sub.add_parser("grade", help="grade students' notebooks with the checks",
+                        description="Run each submitted notebook in a child process (smoke "
+                                    "profile, time and memory limits, clean temporary folder) "
+                                    "and grade every exercise by calling its registered check "
+                                    "on the student's function. Submissions are untrusted code: "
+                                    "run this in a container or a throw-away account "
+                                    "(docs/TEACHING.md).")
+    gr.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                    help="a notebook, a student's folder of notebooks, or a student's .zip")
+    gr.add_argument("--out", default=None,
+                    help="CSV (default grades.csv, plus grades_summary.csv beside it); with "
+                         "--format markdown a .md file (default: print)")
+    gr.add_argument("--format", choices=["csv", "markdown"], default="csv")
+    gr.add_argument("--cell-timeout", type=float, default=60, metavar="S",
+                    help="seconds per cell before it is interrupted (default 60)")
+    gr.add_argument("--timeout", type=float, default=300, metavar="S",
+                    help="seconds for all cells of one notebook; later cells are skipped "
+                         "(default 300); the process is killed at S + --grace")
+    gr.add_argument("--check-timeout", type=float, default=60, metavar="S",
+                    help="seconds per check call (default 60)")
+    gr.add_argument("--grace", type=float, default=120, metavar="S",
+                    help="start-up and grading time on top of --timeout (default 120)")
+    gr.add_argument("--memory-gb", type=float, default=6, metavar="GB",
+                    help="address-space limit of each notebook's process (default 6; 0: none)")
+    gr.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="notebooks graded at the same time (default 1)")
+    gr.add_argument("--fast", action="store_true",
+                    help="skip cells that train a model (exercise cells always run)")
+    gr.add_argument("--data-dir", default=None, metavar="DIR",
+                    help="data folder shared by the runs (default: a fresh temporary one)")
+    gr.set_defaults(func=cmd_grade)
+
+    bd = sub.add_parser("bundle", help="write the student hand-out zip (no solutions)",
+                        description="Zip notebooks/ (answer cells and outputs stripped), "
+                                    "course_lib/, pyproject.toml, environment.yml, "
+                                    "data/README.md, LICENSE and a student README.")
+    bd.add_argument("--out", default="dermalite-student.zip", metavar="ZIP")
+    bd.add_argument("--no-sync-check", action="store_true",
+                    help="bundle notebooks/ even when it is stale against solutions/")
+    bd.set_defaults(func=cmd_bundle)
     return parser
 
 

@@ -245,6 +245,26 @@ def set_seed(seed: int = 0, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def write_atomic(path, content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` through a temporary file in the same folder and a rename,
+    so that a crash or a kill never leaves half a file behind: readers see the old file or the
+    new one. Used for every JSON, log, cache and report the course writes."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def repo_root() -> Path | None:
     """The course checkout holding this package, or None when installed elsewhere."""
     here = Path(__file__).resolve().parent.parent

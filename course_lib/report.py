@@ -529,5 +529,5 @@ def write_report(profile, runs_base: Path | str | None = None, *, figure: bool =
                         exports=exports)
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / "report.md"
-    markdown.write_text(text, encoding="utf-8")
+    config.write_atomic(markdown, text)
     return markdown, png

@@ -16,7 +16,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -223,16 +222,7 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
     }
     text = json.dumps(record, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     path = result_path(notebook, task, model, profile_name, seed=record["seed"])
-    # Write to a temporary file and rename, so a crash never leaves half a JSON file behind.
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return config.write_atomic(path, text)  # never half a JSON file, even after a kill
 
 
 def read_record_files(folder) -> list[tuple[Path, dict]]:

@@ -407,7 +407,7 @@ def _record_memory(run_dir: Path, profile, name: str, verbose: int) -> dict | No
     memory.update(model=name, profile=profile.name, batch_size=profile.batch_size,
                   image_size=profile.image_size,
                   policy=keras.mixed_precision.global_policy().name)
-    (run_dir / "memory.json").write_text(json.dumps(memory, indent=2) + "\n", encoding="utf-8")
+    config.write_atomic(run_dir / "memory.json", json.dumps(memory, indent=2) + "\n")
     if verbose:
         print(f"{name}: peak GPU memory {memory['peak_bytes'] / 2**30:.2f} GiB (batch "
               f"{profile.batch_size}, {profile.image_size} px, {memory['policy']})")

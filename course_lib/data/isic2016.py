@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
@@ -197,10 +198,7 @@ def _read_manifest(dest: Path) -> dict:
 
 
 def _write_manifest(dest: Path, manifest: dict) -> None:
-    path = dest / MANIFEST_NAME
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    config.write_atomic(dest / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 class _Interrupted(Exception):
@@ -942,11 +940,9 @@ def _load_cached(path: Path, n: int, allow_missing: bool):
 
 
 def _save_cached(path: Path, array: np.ndarray, kept: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, array=array, kept=kept)
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, array=array, kept=kept)
+    config.write_atomic(path, buffer.getvalue())  # a killed writer leaves no half cache
 
 
 def load_arrays(record: DatasetRecord, image_size: int, masks: bool = True, cache: bool = True,
