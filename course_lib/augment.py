@@ -41,6 +41,7 @@ __all__ = [
     "ExpansionPlan", "classification_plan", "segmentation_plan", "scale_target", "expand",
     "split_by_source", "naive_split_after_expansion", "leak_fraction",
     "tf_augment_fn", "keras_augmentation_layers",
+    "rotate_and_mirror", "occlude", "center_crop", "augment_pair",
 ]
 
 #: Every operation :func:`apply` knows, in the fixed order offline expansion uses them.
@@ -297,6 +298,30 @@ def apply(op: str, image: np.ndarray, mask: np.ndarray | None = None, rng=None, 
     if mask is None:
         return new_image
     return new_image, np.ascontiguousarray(geometric(mask))
+
+
+def rotate_and_mirror(image: np.ndarray, mask: np.ndarray, k: int, mirror: bool):
+    """``k`` counter-clockwise quarter turns of image AND mask, then a left-right mirror when
+    ``mirror``: the eight symmetries of a square. Reference of exercise 1.1
+    (01_data_and_augmentation). Returns new arrays ``(image, mask)``."""
+    image = np.rot90(np.asarray(image), k, axes=(0, 1))
+    mask = np.rot90(np.asarray(mask), k, axes=(0, 1))
+    if mirror:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(mask)
+
+
+def occlude(image: np.ndarray, rng, max_fraction: float = 0.15) -> np.ndarray:
+    """A copy of ``image`` with one black rectangle of 2 % to ``max_fraction`` of its area
+    (``apply("occlusion", ...)``). Reference of exercise 1.2 (01_data_and_augmentation)."""
+    return _occlusion(_check_image(image), rng, max_fraction=max_fraction)
+
+
+def center_crop(image: np.ndarray, mask: np.ndarray, fraction: float = 0.8):
+    """The central ``fraction`` of height and width, resized back with Pillow (bilinear image,
+    nearest mask). ``apply("center_crop", ...)``; reference of exercise 1.3
+    (01_data_and_augmentation)."""
+    return apply("center_crop", image, mask, fraction=fraction)
 
 
 def apply_sequence(ops: Sequence[str], image: np.ndarray, mask: np.ndarray | None = None,
@@ -892,6 +917,38 @@ def tf_augment_fn(seed: int = 0, ops: Sequence[str] = TF_OPS, *, crop_fraction: 
         return image, (mask[..., 0] if mask_was_2d else mask)
 
     return augment
+
+
+def augment_pair(image, mask, seed):
+    """ONE random variant of an image and its mask from ONE stateless seed, for ``Dataset.map``.
+
+    Reference of exercise 1.6 (01_data_and_augmentation); map it with
+    ``data.segmentation_dataset(..., augment_with_seed=augment_pair)``, which hands every
+    element a fresh seed. ``image`` float32 (H, W, 3) in 0-255, ``mask`` (H, W, 1), ``seed`` an
+    int tensor of shape [2]. The seed is split into four sub-seeds
+    (``tf.random.experimental.stateless_split(seed, num=4)``):
+
+    0. ``k = tf.random.stateless_uniform([], seeds[0], 0, 4, dtype=tf.int32)`` quarter turns
+       (``tf.image.rot90``) of both;
+    1. ``tf.image.stateless_random_flip_left_right`` of both with ``seeds[1]``;
+    2. ``tf.image.stateless_random_flip_up_down`` of both with ``seeds[2]``;
+    3. the image only: times a factor ``tf.random.stateless_uniform([], seeds[3], 0.7, 1.3)``,
+       clipped to 0-255.
+
+    Same sub-seed for image and mask = same coin tosses, so they stay aligned.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
+    turns = tf.random.stateless_uniform([], seeds[0], 0, 4, dtype=tf.int32)
+    image, mask = tf.image.rot90(image, turns), tf.image.rot90(mask, turns)
+    image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+    mask = tf.image.stateless_random_flip_left_right(mask, seeds[1])
+    image = tf.image.stateless_random_flip_up_down(image, seeds[2])
+    mask = tf.image.stateless_random_flip_up_down(mask, seeds[2])
+    factor = tf.random.stateless_uniform([], seeds[3], 0.7, 1.3)
+    image = tf.clip_by_value(tf.cast(image, tf.float32) * factor, 0.0, 255.0)
+    return image, mask
 
 
 def keras_augmentation_layers(seed: int = 0, *, brightness_factor: float = 0.3,

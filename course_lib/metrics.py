@@ -37,6 +37,8 @@ __all__ = [
     "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI",
     "binarize", "confusion_counts", "segmentation_scores", "segmentation_scores_per_image",
     "classification_scores", "bootstrap_ci", "bootstrap_mean_ci", "format_scores",
+    "jaccard", "image_scores", "challenge_scores", "threshold_segmentation",
+    "sensitivity_specificity",
 ]
 
 #: Keys of :func:`segmentation_scores`, in the order the 2016 leaderboard printed them.
@@ -204,6 +206,64 @@ def segmentation_scores(true_masks: Sequence, pred_masks: Sequence, pooled: bool
         return {key: float(value) for key, value in _metrics_from_counts(*counts).items()}
     per_image = segmentation_scores_per_image(true_masks, pred_masks)
     return {key: float(np.mean(values)) for key, values in per_image.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# One image at a time: the references of the exercises of 00_setup_and_metrics
+# --------------------------------------------------------------------------------------------
+def jaccard(true_mask, pred_mask) -> float:
+    """JA = TP / (TP + FP + FN) of ONE image, 1.0 when both masks are empty. Reference of
+    exercise 0.1 (00_setup_and_metrics); masks binarised with :func:`binarize`."""
+    return float(image_scores(true_mask, pred_mask)["JA"])
+
+
+def image_scores(true_mask, pred_mask) -> dict[str, float]:
+    """``{"AC", "DC", "JA", "SE", "SP"}`` of ONE image (a zero denominator scores 1.0).
+    Reference of exercise 0.4 (00_setup_and_metrics)."""
+    counts = confusion_counts(true_mask, pred_mask)
+    return {key: float(value) for key, value in _metrics_from_counts(*counts).items()}
+
+
+def challenge_scores(true_masks: Sequence, pred_masks: Sequence,
+                     score_image: Callable | None = None) -> dict[str, float]:
+    """The challenge's aggregation: ``score_image(truth, prediction)`` (default
+    :func:`image_scores`) for every image, then the mean of each metric over the images.
+    Reference of exercise 0.5 (00_setup_and_metrics); masks may differ in size between images.
+    """
+    score_image = image_scores if score_image is None else score_image
+    truths = _mask_list(true_masks, "true_masks")
+    predictions = _mask_list(pred_masks, "pred_masks")
+    if len(truths) != len(predictions) or not truths:
+        raise ValueError(f"Got {len(truths)} truth masks and {len(predictions)} predicted masks; "
+                         "pass one prediction per truth mask (at least one).")
+    per_image = [score_image(truth, prediction) for truth, prediction in zip(truths, predictions)]
+    return {key: float(np.mean([scores[key] for scores in per_image])) for key in per_image[0]}
+
+
+def threshold_segmentation(image, tolerance: float = 0.5, max_iterations: int = 100) -> np.ndarray:
+    """A segmentation baseline without learning: the iterative (Ridler-Calvard / isodata)
+    threshold of the image's brightness. Reference of exercise 0.3 (00_setup_and_metrics).
+
+    ``grey`` = mean of the three channels; start at ``t = grey.mean()``; repeat
+    ``t = (mean(grey[grey < t]) + mean(grey[grey >= t])) / 2`` until ``t`` moves by less than
+    ``tolerance`` (or one side is empty). Lesion = pixels darker than ``t``. Returns a uint8
+    (H, W) mask of 0/255, like the ISIC PNGs.
+    """
+    grey = np.asarray(image, dtype=np.float64)
+    if grey.ndim != 3 or grey.shape[-1] != 3:
+        raise ValueError(f"image must have shape (height, width, 3); got {grey.shape}.")
+    grey = grey.mean(axis=-1)
+    threshold = grey.mean()
+    for _ in range(max_iterations):
+        below, above = grey[grey < threshold], grey[grey >= threshold]
+        if below.size == 0 or above.size == 0:
+            break
+        new = (below.mean() + above.mean()) / 2
+        moved = abs(new - threshold)
+        threshold = new
+        if moved < tolerance:
+            break
+    return np.where(grey < threshold, 255, 0).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,3 +545,11 @@ def format_scores(scores: Mapping[str, float], ci: Mapping[str, Sequence[float]]
             text += f" [{float(low):.{digits}f}, {float(high):.{digits}f}]"
         parts.append(text)
     return "  ".join(parts)
+
+
+def sensitivity_specificity(y_true, y_score, threshold: float = 0.5) -> tuple[float, float]:
+    """``(SE, SP)`` of melanoma scores at a strict ``score > threshold`` (truth: ``> 0.5``).
+    Reference of exercise 0.2 (00_setup_and_metrics); an empty class scores 1.0."""
+    truth, score = _prepare_classification(y_true, y_score)
+    return (_single_metric("SE", truth, score, threshold),
+            _single_metric("SP", truth, score, threshold))

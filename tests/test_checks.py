@@ -11,9 +11,16 @@ from course_lib import checks
 
 
 # --------------------------------------------------------------------------- reference answers
+def _lesion(mask):
+    mask = np.asarray(mask)
+    if mask.dtype == bool:
+        return mask
+    return mask > (128 if np.issubdtype(mask.dtype, np.integer) else 0.5)
+
+
 def jaccard(true_mask, pred_mask):
-    true_mask = np.asarray(true_mask).astype(bool)
-    pred_mask = np.asarray(pred_mask).astype(bool)
+    true_mask = _lesion(true_mask)
+    pred_mask = _lesion(pred_mask)
     union = np.logical_or(true_mask, pred_mask).sum()
     if union == 0:
         return 1.0
@@ -53,8 +60,9 @@ def scratch_exercise():
 # --------------------------------------------------------------------------- exercise 0.1
 def test_correct_jaccard_passes(capsys):
     out = run_and_capture(capsys, "0.1", jaccard)
-    assert out == ("✓ Exercise 0.1 (per-image Jaccard): passed — 7 hand-computed cases match, "
-                   "including both masks empty → 1.0.")
+    assert out == ("✓ Exercise 0.1 (per-image Jaccard): passed — 11 hand-computed cases match: "
+                   "0/255 uint8, 0/1 and probability float, boolean masks, and both masks "
+                   "empty → 1.0.")
     assert checks.last_result.passed and checks.last_result.status == "passed"
 
 
@@ -71,24 +79,26 @@ def test_not_implemented_jaccard(capsys):
 
 def test_dice_instead_of_jaccard_is_explained(capsys):
     def jaccard(true_mask, pred_mask):  # Dice: 2 TP / (2 TP + FP + FN)
-        t, p = true_mask.astype(bool), pred_mask.astype(bool)
+        t, p = _lesion(true_mask), _lesion(pred_mask)
         return 2 * (t & p).sum() / (t.sum() + p.sum())
 
     out = run_and_capture(capsys, "0.1", jaccard)
     assert out.startswith("✗ Exercise 0.1 (per-image Jaccard): jaccard(true_mask, pred_mask) on "
-                          "two 2x2 masks returned 0.666667, expected 0.5. Hint: JA = TP / ")
+                          "two 2x2 uint8 masks of 0/255, true_mask = [[255, 255], [0, 0]] "
+                          "(uint8), pred_mask = [[255, 0], [0, 0]] (uint8), returned 0.666667, "
+                          "expected 0.5. Hint: binarise both masks the official way first")
     assert out.endswith(".")
     assert checks.last_result.status == "failed"
 
 
 def test_both_empty_nan_is_caught(capsys):
     def jaccard(true_mask, pred_mask):
-        t, p = true_mask.astype(bool), pred_mask.astype(bool)
+        t, p = _lesion(true_mask), _lesion(pred_mask)
         with np.errstate(invalid="ignore"):
             return (t & p).sum() / (t | p).sum()
 
     out = run_and_capture(capsys, "0.1", jaccard)
-    assert "with both masks empty returned nan, expected 1" in out
+    assert "on two empty uint8 masks" in out and "returned nan, expected 1" in out
 
 
 def test_error_in_student_code_is_reported(capsys):

@@ -105,3 +105,73 @@ def test_bad_inputs_say_what_is_wrong():
         classification_dataset(images, [0, 2, 0, 1], 2)
     with pytest.raises(ValueError, match="masks must have shape"):
         segmentation_dataset(images, np.zeros((4, 5, 5)), 2)
+
+
+# --------------------------------------------------------------------------- injection points
+def test_augment_with_seed_gets_a_fresh_seed_per_element_and_epoch():
+    images = numbered_images(6)
+    masks = np.zeros((6, 8, 8), np.uint8)
+
+    def record_seed(image, mask, seed):
+        # put the seed into the image so the batches show which seed each element got
+        value = tf.cast(tf.math.floormod(seed[0], 1000), tf.float32)
+        return image * 0 + value, mask
+
+    def seeds_of(dataset):
+        return [float(v) for x, _ in dataset for v in x.numpy()[:, 0, 0, 0]]
+
+    dataset = segmentation_dataset(images, masks, 3, shuffle=False, augment_with_seed=record_seed,
+                                   seed=4)
+    first, second = seeds_of(dataset), seeds_of(dataset)
+    assert len(set(first)) == 6, first                 # one seed per element
+    assert first != second                             # new seeds every epoch
+    again = segmentation_dataset(images, masks, 3, shuffle=False, augment_with_seed=record_seed,
+                                 seed=4)
+    assert seeds_of(again) == first                    # the same seed, the same sequence
+    other = segmentation_dataset(images, masks, 3, shuffle=False, augment_with_seed=record_seed,
+                                 seed=5)
+    assert seeds_of(other) != first
+
+
+def test_augment_with_seed_keeps_masks_aligned_with_augment_pair():
+    from course_lib import augment
+
+    rng = np.random.default_rng(0)
+    lesion = (rng.random((5, 12, 12)) < 0.4)
+    images = rng.integers(0, 256, (5, 12, 12, 3)).astype(np.uint8)
+    images[..., 0] = lesion * 255
+    dataset = segmentation_dataset(images, lesion.astype(np.uint8) * 255, 5,
+                                   augment_with_seed=augment.augment_pair, seed=1)
+    for _ in range(2):
+        x, y = next(iter(dataset))
+        assert x.shape == (5, 12, 12, 3) and y.shape == (5, 12, 12, 1) and y.dtype == tf.float32
+        np.testing.assert_array_equal(x.numpy()[..., 0] > 128, y.numpy()[..., 0] > 0.5)
+
+
+def test_load_splits_uses_the_split_it_is_given(monkeypatch, tmp_path):
+    from course_lib import augment, config, data
+
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    profile = config.get_profile("smoke", n_train=30, n_test=6, synth_image_size=16,
+                                 image_size=16)
+    calls = []
+
+    def my_split(source_ids, labels, val_fraction=0.2, seed=0):
+        calls.append((np.asarray(source_ids).copy(), val_fraction, seed))
+        return augment.split_by_source(source_ids, labels, val_fraction, seed)
+
+    default = data.load_splits(profile, val_fraction=0.3)
+    injected = data.load_splits(profile, val_fraction=0.3, split=my_split)
+    assert len(calls) == 1
+    source_ids, val_fraction, seed = calls[0]
+    np.testing.assert_array_equal(source_ids, np.arange(30))
+    assert val_fraction == 0.3 and seed == profile.seed
+    assert injected.ids_val == default.ids_val and injected.ids_train == default.ids_train
+
+    def first_five(source_ids, labels, val_fraction=0.2, seed=0):
+        return list(range(5, len(source_ids))), [0, 1, 2, 3, 4]
+
+    fixed = data.load_splits(profile, split=first_five)
+    assert fixed.ids_val == list(data.prepare_data(profile, "train").ids[:5])
+    assert len(fixed.y_val) == 5 and len(fixed.y_train) == 25

@@ -30,7 +30,8 @@ def _check_batch_size(batch_size) -> int:
     return int(batch_size)
 
 
-def _finish(dataset, n: int, batch_size: int, shuffle: bool, augment, seed: int):
+def _finish(dataset, n: int, batch_size: int, shuffle: bool, augment, seed: int,
+            augment_with_seed: Callable | None = None):
     import tensorflow as tf
 
     if shuffle:
@@ -38,6 +39,12 @@ def _finish(dataset, n: int, batch_size: int, shuffle: bool, augment, seed: int)
         dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     if augment is not None:
         dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment_with_seed is not None:
+        # One stateless seed (int64, shape [2]) per element, new ones every epoch.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda pair, element_seed: augment_with_seed(pair[0], pair[1], element_seed),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -74,13 +81,18 @@ def classification_dataset(images, labels, batch_size: int, shuffle: bool = True
 
 
 def segmentation_dataset(images, masks, batch_size: int, shuffle: bool = True,
-                         augment: Callable | None = None, seed: int = 0):
+                         augment: Callable | None = None, seed: int = 0,
+                         augment_with_seed: Callable | None = None):
     """Batches of ``(image, mask)`` for a U-Net. Taught in 01_data_and_augmentation.
 
     ``images``: ``(N, H, W, 3)`` in [0, 255] -> float32 [0, 255]. ``masks``: ``(N, H, W)`` or
     ``(N, H, W, 1)``, 0/255 (as :func:`load_arrays` gives) or 0/1 -> float32 {0, 1} of shape
     ``(H, W, 1)``. ``augment`` is a function ``(image, mask) -> (image, mask)`` mapped on each
-    pair before batching (transform both together). Shuffling is seeded.
+    pair before batching (transform both together). ``augment_with_seed`` is a function
+    ``(image, mask, seed) -> (image, mask)`` built from stateless ops (e.g.
+    ``augment.augment_pair``, exercise 1.6): it is called with a fresh int64 seed of shape [2]
+    for every element, different in every epoch and the same for the same ``seed``. Shuffling
+    is seeded.
     """
     import tensorflow as tf
 
@@ -98,4 +110,4 @@ def segmentation_dataset(images, masks, batch_size: int, shuffle: bool = True,
     dataset = dataset.map(lambda image, mask: (tf.cast(image, tf.float32),
                                                tf.cast(mask, tf.float32)),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _finish(dataset, len(images), batch_size, shuffle, augment, seed)
+    return _finish(dataset, len(images), batch_size, shuffle, augment, seed, augment_with_seed)

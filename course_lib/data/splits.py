@@ -5,6 +5,7 @@ notebook (03–07) starts from :func:`load_splits` so that all of them see the s
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,12 +43,16 @@ class Splits:
 
 
 def load_splits(profile: config.Profile | str | None = None, *, val_fraction: float = 0.2,
-                masks: bool = True, image_size: int | None = None) -> Splits:
+                masks: bool = True, image_size: int | None = None,
+                split: Callable | None = None) -> Splits:
     """Load the profile's training and test sets as arrays, with a validation split taken from
     the training set **by source image** (``augment.split_by_source``), seeded by the profile.
 
     ``image_size`` defaults to ``profile.image_size``. Arrays come from the decode cache after
-    the first call, so every notebook can call this cheaply.
+    the first call, so every notebook can call this cheaply. ``split`` replaces
+    ``augment.split_by_source`` (same signature; exercise 1.4): it is called as
+    ``split(source_ids, labels, val_fraction=..., seed=profile.seed)`` with one source id per
+    training image (``0 .. n-1``) and must return ``(train_idx, val_idx)``.
     """
     from .. import augment
     from . import load_arrays, prepare_data
@@ -59,8 +64,10 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     test = prepare_data(profile, "test")
     x_all, m_all = load_arrays(train, size, masks=masks)
     x_test, m_test = load_arrays(test, size, masks=masks)
-    train_idx, val_idx = augment.split_by_source(len(train), train.labels,
-                                                 val_fraction=val_fraction, seed=profile.seed)
+    split = augment.split_by_source if split is None else split
+    train_idx, val_idx = split(np.arange(len(train)), train.labels, val_fraction=val_fraction,
+                               seed=profile.seed)
+    train_idx, val_idx = np.asarray(train_idx, dtype=np.int64), np.asarray(val_idx, dtype=np.int64)
 
     def take(array, idx):
         return None if array is None else array[idx]
