@@ -44,12 +44,14 @@ def explorer_params(op: str, *, crop_fraction: float = 0.8, brightness_factor: f
     ``{"factor": ...}``, ``occlusion`` -> ``{"max_fraction": ..., "fill": ...}``, anything else
     ``{}``. Taught in 01_data_and_augmentation."""
     augment._check_op(op)
+    # Slider steps add float noise (1.55 arrives as 1.5500000000000003): round what is shown
+    # and applied to the slider's precision.
     if op == "center_crop":
-        return {"fraction": float(crop_fraction)}
+        return {"fraction": round(float(crop_fraction), 4)}
     if op == "brightness":
-        return {"factor": float(brightness_factor)}
+        return {"factor": round(float(brightness_factor), 4)}
     if op == "occlusion":
-        return {"max_fraction": float(occlusion_max_fraction), "fill": fill}
+        return {"max_fraction": round(float(occlusion_max_fraction), 4), "fill": fill}
     return {}
 
 
@@ -85,8 +87,8 @@ def draw_augmentation(image: np.ndarray, mask: np.ndarray, op: str, seed: int = 
             ax.contour(contour > 128, levels=[0.5], colors="lime", linewidths=1.2)
         ax.set_title(name, fontsize=9)
     axes[2].imshow(new_mask_2d, cmap="gray", vmin=0, vmax=255)
-    axes[2].set_title("mask after the op: " + ("moved with the image" if changed
-                                               else "unchanged"), fontsize=9)
+    axes[2].set_title("mask after the op:\n" + ("moved with the image" if changed
+                                                 else "unchanged"), fontsize=9)
     for ax in axes:
         ax.axis("off")
     if title:
@@ -156,10 +158,10 @@ def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None 
             text += f" · {augment.CLASS_NAMES.get(int(labels[index]), labels[index])}"
         return text, index
 
-    style = {"description_width": "110px"}
+    style = {"description_width": "150px"}  # the longest label, "occlusion max area", whole
 
     def wide():  # one Layout per widget: hiding one must not hide the others
-        return ipw.Layout(width="360px")
+        return ipw.Layout(width="420px")
 
     controls = {
         "image": ipw.Dropdown(options=[option(i) for i in range(len(images))], value=0,

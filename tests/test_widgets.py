@@ -251,3 +251,19 @@ def test_plot_same_fraction_draws_the_curve_and_points():
     assert len(lines) == 2
     np.testing.assert_allclose(lines[0].get_ydata()[2], 0.68)
     np.testing.assert_allclose(lines[1].get_xydata(), [[0.2, 0.68]])
+
+
+def test_explorer_shows_slider_values_without_float_noise():
+    noisy = 1.5500000000000003   # what JupyterLab's slider handed over (seen in a real browser)
+    assert widgets.explorer_params("brightness", brightness_factor=noisy) == {"factor": 1.55}
+
+
+def test_explorer_labels_fit():
+    """The longest label must fit its description width (about 7 px per character)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
+    masks = np.zeros((2, 16, 16), np.uint8)
+    box = widgets.augmentation_explorer(images, masks)
+    for control in box.controls.values():
+        width = int(control.style.description_width.rstrip("px"))
+        assert 7 * len(control.description) <= width, control.description
