@@ -108,8 +108,13 @@ def resolve_notebooks(root: Path, names: list[str], exercises: bool = False) -> 
 
 def strip_run_metadata(nb) -> None:
     """Remove papermill's (and nbclient's timing) metadata from a notebook and its cells, in
-    place; outputs and execution counts stay."""
+    place; outputs and execution counts stay. The kernelspec becomes the one JupyterLab
+    writes (exercises.KERNELSPEC), so an untouched notebook does not open as modified."""
+    from .exercises import KERNELSPEC
+
     nb.metadata.pop("papermill", None)
+    if "kernelspec" in nb.metadata:
+        nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)

@@ -39,11 +39,14 @@ __all__ = [
     "ExerciseError", "Region", "exercise_header", "find_regions", "strip_solutions",
     "colab_url", "cell_label", "make_exercise_notebook", "render_exercise_notebook",
     "read_notebook", "render_notebook", "SyncReport", "sync_exercises", "DIFFICULTY",
-    "exercise_difficulty",
+    "exercise_difficulty", "KERNELSPEC",
 ]
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
+#: The kernelspec JupyterLab writes for the default kernel (ipykernel's own spec). Notebooks are
+#: stored with it, so opening an untouched notebook does not mark it modified.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 #: Cells with this tag appear in solutions/ only.
 REMOVE_TAG = "remove-from-exercise"
 DEFAULT_TASK = "write the body of this function"
@@ -308,6 +311,8 @@ def make_exercise_notebook(nb: nbformat.NotebookNode, name: str,
         # The Python version of whoever stored the outputs last is not part of the source.
         metadata["language_info"] = {key: value for key, value in metadata["language_info"].items()
                                      if key != "version"}
+    if "kernelspec" in metadata:
+        metadata["kernelspec"] = dict(KERNELSPEC)
     copy.metadata = nbformat.from_dict(metadata)
     return copy
 

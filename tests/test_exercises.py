@@ -425,3 +425,19 @@ def test_lint_wants_marks_and_no_stretch_downstream(tmp_path):
                                      execution_count=4))
     assert any("★★★ stretch exercise: the notebook must not need it" in p
                for p in lint(tmp_path, nb))
+
+
+def test_notebooks_store_the_kernelspec_jupyterlab_writes(repo_root):
+    """JupyterLab rewrites "Python 3" as ipykernel's "Python 3 (ipykernel)" and then asks to
+    save an untouched notebook; the course stores what JupyterLab writes."""
+    from ipykernel.kernelspec import get_kernel_dict
+
+    spec = get_kernel_dict()
+    assert exercises.KERNELSPEC["display_name"] == spec["display_name"]
+    assert exercises.KERNELSPEC["language"] == spec["language"]
+    copy = make_exercise_notebook(solution_notebook(), NAME)
+    assert copy.metadata["kernelspec"] == exercises.KERNELSPEC
+    for folder in ("solutions", "notebooks"):
+        for path in sorted((repo_root / folder).glob("*.ipynb")):
+            stored = json.loads(path.read_text())["metadata"]["kernelspec"]
+            assert stored == exercises.KERNELSPEC, f"{folder}/{path.name}: {stored}"
