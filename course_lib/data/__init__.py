@@ -19,6 +19,7 @@ from .isic2016 import (
     isic2016_files,
     load_arrays, load_isic2016, read_labels_csv,
 )
+from .ph2 import load_ph2, ph2_root
 from .pipeline import classification_dataset, segmentation_dataset
 from .splits import Splits, load_splits
 from .synthetic import load_synthderm, make_synthderm
@@ -29,7 +30,7 @@ __all__ = [
     "download_estimate",
     "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
     "classification_dataset", "segmentation_dataset", "make_synthderm", "load_synthderm",
-    "prepare_data", "synthderm_root", "Splits", "load_splits",
+    "prepare_data", "synthderm_root", "Splits", "load_splits", "load_ph2", "ph2_root",
 ]
 
 
