@@ -35,7 +35,7 @@ import nbformat
 from . import config
 
 __all__ = [
-    "BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "DEFAULT_TASK", "SOLUTIONS_DIR", "EXERCISES_DIR",
+    "BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "ANSWERS_TAG", "DEFAULT_TASK", "SOLUTIONS_DIR", "EXERCISES_DIR",
     "ExerciseError", "Region", "exercise_header", "find_regions", "strip_solutions",
     "colab_url", "cell_label", "make_exercise_notebook", "render_exercise_notebook",
     "read_notebook", "render_notebook", "SyncReport", "sync_exercises", "DIFFICULTY",
@@ -49,6 +49,9 @@ END_MARKER = "### END SOLUTION"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 #: Cells with this tag appear in solutions/ only.
 REMOVE_TAG = "remove-from-exercise"
+#: Instructors' answer sketches to the Summary's questions: after the Summary in solutions/,
+#: dropped from the exercise copies and the student bundle (they also carry REMOVE_TAG).
+ANSWERS_TAG = "answers"
 DEFAULT_TASK = "write the body of this function"
 SOLUTIONS_DIR = "solutions"
 EXERCISES_DIR = "notebooks"
@@ -293,7 +296,7 @@ def make_exercise_notebook(nb: nbformat.NotebookNode, name: str,
             raise ExerciseError(f"{where} has no cell id; open and save the notebook with "
                                 "Jupyter >= 4 (nbformat 4.5) so every cell gets one.")
         tags = cell.get("metadata", {}).get("tags", [])
-        if REMOVE_TAG in tags:
+        if REMOVE_TAG in tags or ANSWERS_TAG in tags:
             continue
         _clean_cell_metadata(cell)
         if cell.cell_type == "code":

@@ -27,7 +27,8 @@
    later code cell that is not a check cell (usually ``checks.use("N.M", function,
    reference=...)``); a ★★★ stretch exercise is never needed downstream (no ``checks.use``).
 6. **Summary** — the last cell is markdown with a ``## Summary`` heading and at least one
-   question (a ``?``).
+   question (a ``?``); in solutions/ it may be followed by answer sketches for instructors
+   (markdown cells tagged ``answers``, which the exercise copies and the bundle leave out).
 7. **Stored outputs** — every non-empty code cell was executed (has an execution count), no
    cell stores an error output, cells marked ``# NBVAL_CHECK_OUTPUT`` store no stderr, and every
    check cell's output contains ✓ and no ✗.
@@ -325,8 +326,10 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
                 f"'{STORED_OUTPUTS_PHRASE} ...' (course_lib.runtime.start_notebook prints it); "
                 "refresh the stored outputs with `course run --store`")
 
-    # 6. Summary ----------------------------------------------------------------------------------
+    # 6. Summary (answer sketches for instructors may follow it in solutions/) ------------------
     last = len(cells) - 1
+    while last > 0 and exercises.ANSWERS_TAG in cells[last].get("metadata", {}).get("tags", []):
+        last -= 1
     if cells[last].cell_type != "markdown" or not _has_heading(cells[last].source, "Summary"):
         problem("the last cell must be markdown with a '## Summary' heading", last)
     elif "?" not in cells[last].source:

@@ -441,3 +441,15 @@ def test_notebooks_store_the_kernelspec_jupyterlab_writes(repo_root):
         for path in sorted((repo_root / folder).glob("*.ipynb")):
             stored = json.loads(path.read_text())["metadata"]["kernelspec"]
             assert stored == exercises.KERNELSPEC, f"{folder}/{path.name}: {stored}"
+
+
+def test_answer_sketches_follow_the_summary_and_never_reach_students(tmp_path):
+    nb = solution_notebook()
+    nb.cells.append(new_markdown_cell("## Answers (instructors)\n\n1. Because ...",
+                                      metadata={"tags": [exercises.ANSWERS_TAG]}))
+    assert lint(tmp_path, nb) == []
+    copy = make_exercise_notebook(nb, NAME)
+    assert "Answers (instructors)" not in json.dumps(copy)
+    assert copy.cells[-1].source.startswith("## Summary")
+    nb.cells[-1].metadata = {}  # untagged: then it is just a last cell that is not the Summary
+    assert any("'## Summary' heading" in p for p in lint(tmp_path, nb))
