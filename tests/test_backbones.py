@@ -63,15 +63,18 @@ def built_224():
 
 
 @pytest.mark.parametrize("backbone", sorted(EXACT_TOTALS))
+@pytest.mark.slow
 def test_total_parameters_match_table_iii(built_224, backbone):
     assert built_224[backbone]["total"] == EXACT_TOTALS[backbone] == B.PAPER_PARAMS[backbone]
 
 
 @pytest.mark.parametrize("backbone", sorted(TRAINABLE))
+@pytest.mark.slow
 def test_trainable_parameters_match_facts(built_224, backbone):
     assert built_224[backbone]["trainable"] == TRAINABLE[backbone]
 
 
+@pytest.mark.slow
 def test_shufflenet_count_and_documented_difference(built_224):
     total = built_224["shufflenet"]["total"]
     print(f"ShuffleNet V2 1.5x: {total:,} vs Table III {B.SHUFFLENET_PAPER_PARAMS:,}")
@@ -83,6 +86,7 @@ def test_shufflenet_count_and_documented_difference(built_224):
     assert diff["relative"] == pytest.approx(-0.0243, abs=5e-4)
 
 
+@pytest.mark.slow
 def test_squeezenet_structure_adds_up(built_224):
     counts = built_224["squeezenet"]["layer_counts"]
     features = sum(n for name, n in counts.items() if name == "conv1" or name.startswith("fire"))
@@ -91,6 +95,7 @@ def test_squeezenet_structure_adds_up(built_224):
     assert counts["predictions"] == 1000 * 2 + 2
 
 
+@pytest.mark.slow
 def test_resnet18_structure_matches_classification_models(built_224):
     counts = built_224["resnet18"]["layer_counts"]
     shortcuts = sorted(name for name in counts if name.endswith("_sc"))
@@ -103,6 +108,7 @@ def test_resnet18_structure_matches_classification_models(built_224):
 
 
 @pytest.mark.parametrize("backbone", B.BACKBONES)
+@pytest.mark.slow
 def test_last_conv_layer_and_features(built_224, backbone):
     last_conv = built_224[backbone]["last_conv_shape"]
     side = 13 if backbone == "squeezenet" else 7      # SqueezeNet 1.1 pools with "valid"
@@ -111,6 +117,7 @@ def test_last_conv_layer_and_features(built_224, backbone):
 
 
 @pytest.mark.parametrize("backbone", B.BACKBONES)
+@pytest.mark.slow
 def test_preprocessing_holds_no_weights(built_224, backbone):
     assert built_224[backbone]["preprocess_weights"] == 0
     assert built_224[backbone]["layer_counts"]["preprocess"] == 0
@@ -309,3 +316,70 @@ def test_wrong_weights_file_says_what_it_expects(tmp_path):
     source.save_weights(path)
     with pytest.raises(ValueError, match="no-top backbone"):
         B.build_backbone("resnet18", input_shape=(32, 32, 3), weights=path)
+
+
+# ------------------------------------------------------------------ MobileNetV1 by hand (Ex. 3.x)
+
+def test_mobilenet_extractor_equals_keras_applications():
+    ours = B.mobilenet_extractor((64, 64, 3))
+    reference = B.build_backbone("mobilenet", (64, 64, 3))
+    assert ours.count_params() == BACKBONE_TOTALS["mobilenet"]
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in reference.layers
+                                                     if layer.name != "conv_pad_2"
+                                                     and not layer.name.startswith("conv_pad")]
+    rng = np.random.default_rng(0)
+    weights = [w + rng.normal(0, 0.1, w.shape).astype("float32") if w.ndim > 1
+               else np.abs(w + rng.normal(0, 0.2, w.shape)).astype("float32") + 0.1
+               for w in reference.get_weights()]
+    reference.set_weights(weights)
+    ours.set_weights(weights)
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(ours(images), reference(images), atol=1e-4)
+
+
+def test_mobilenet_extractor_takes_any_block():
+    calls = []
+
+    def block(x, filters, stride):
+        calls.append((filters, stride))
+        return B.depthwise_separable_block(x, filters, stride)
+
+    model = B.mobilenet_extractor((32, 32, 3), block)
+    assert tuple(calls) == B.MOBILENET_BLOCKS and model.count_params() == 3_228_864
+
+
+def test_build_classifier_puts_the_head_on_given_features(tmp_path):
+    features = B.mobilenet_extractor((32, 32, 3), lambda x, f, s: B.depthwise_separable_block(x, f, s))
+    model = B.build_classifier("mobilenet", (32, 32, 3), features=features)
+    assert model.count_params() == EXACT_TOTALS["mobilenet"]
+    assert model.output.shape == (None, 2)
+    # weights: copied from the named backbone (here a saved file) into the given features
+    source = B.build_backbone("mobilenet", (32, 32, 3))
+    source.set_weights([w + 0.5 for w in source.get_weights()])
+    path = tmp_path / "mobilenet.weights.h5"
+    source.save_weights(path)
+    fresh = B.mobilenet_extractor((32, 32, 3), lambda x, f, s: B.depthwise_separable_block(x, f, s))
+    B.build_classifier("mobilenet", (32, 32, 3), weights=path, features=fresh)
+    assert _weights_equal(fresh, source)
+
+
+def test_build_classifier_rejects_features_it_cannot_use(tmp_path):
+    with pytest.raises(ValueError, match="keras.Model"):
+        B.build_classifier("mobilenet", (32, 32, 3), features="mobilenet")
+    tiny_in = keras.Input(shape=(32, 32, 3))
+    tiny = keras.Model(tiny_in, keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3)(tiny_in)))
+    assert B.build_classifier("mobilenet", (32, 32, 3), features=tiny).count_params() == 112 + 10
+    path = tmp_path / "mobilenet.weights.h5"
+    B.build_backbone("mobilenet", (32, 32, 3)).save_weights(path)
+    with pytest.raises(ValueError, match="other shapes"):
+        B.build_classifier("mobilenet", (32, 32, 3), weights=path, features=tiny)
+
+
+def test_count_macs_and_separable_savings_on_mobilenet():
+    model = B.build_backbone("mobilenet", (224, 224, 3))
+    rows = B.separable_savings(model)
+    assert len(rows) == 13 and rows[0] == (32, 64, 1, 18_432, 2_336)
+    assert sum(row[4] for row in rows) == 3_184_224
+    assert B.count_macs(model) == 567_716_352  # 0.568 G: the Table III classifier minus Dense(2)
+    assert B.depthwise_separable_params(3, 32, 64) == 2_336

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # builds, trains and converts models (seconds each)
+
 from course_lib import cli, export
 
 

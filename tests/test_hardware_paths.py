@@ -78,6 +78,7 @@ def test_compile_options_on_cpu():
         assert options["run_eagerly"] is config.get_profile(name).run_eagerly
 
 
+@pytest.mark.slow
 def test_course_models_train_under_mixed_precision():
     """One step of each model family under mixed_float16: loss scaling, float32 outputs,
     finite losses (float16 heads would overflow the softmax)."""
@@ -153,6 +154,7 @@ _TWO_REPLICAS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_training_helpers_run_on_two_replicas(tmp_path):
     """train_dc_model and train_unet under MirroredStrategy over two logical CPUs: the
     variables are mirrored and training gives finite losses (the multi-GPU code path)."""
