@@ -44,7 +44,7 @@ class Splits:
 
 def load_splits(profile: config.Profile | str | None = None, *, val_fraction: float = 0.2,
                 masks: bool = True, image_size: int | None = None,
-                split: Callable | None = None) -> Splits:
+                split: Callable | None = None, download: bool = True) -> Splits:
     """Load the profile's training and test sets as arrays, with a validation split taken from
     the training set **by source image** (``augment.split_by_source``), seeded by the profile.
 
@@ -53,6 +53,12 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     ``augment.split_by_source`` (same signature; exercise 1.4): it is called as
     ``split(source_ids, labels, val_fraction=..., seed=profile.seed)`` with one source id per
     training image (``0 .. n-1``) and must return ``(train_idx, val_idx)``.
+
+    ``download=True`` (the default here, where the notebooks ask for their data): a profile
+    that needs ISIC 2016 downloads it when it is missing, after printing its size and a time
+    estimate (:func:`course_lib.data.prepare_data`; from the classroom mirror when
+    ``COURSE_ISIC2016_MIRROR`` is set). With ``masks=True`` the images without a lesion mask
+    are left out, with one printed line saying how many.
     """
     from .. import augment
     from . import load_arrays, prepare_data
@@ -60,8 +66,11 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     if profile is None or isinstance(profile, str):
         profile = config.get_profile(profile)
     size = image_size or profile.image_size
-    train = prepare_data(profile, "train")
-    test = prepare_data(profile, "test")
+    train = prepare_data(profile, "train", download=download)
+    test = prepare_data(profile, "test", download=download)
+    if masks:  # segmentation needs masks: keep the images that have one (and say so)
+        train, test = (r.with_masks() if any(p is not None for p in r.mask_paths) else r
+                       for r in (train, test))
     x_all, m_all = load_arrays(train, size, masks=masks)
     x_test, m_test = load_arrays(test, size, masks=masks)
     split = augment.split_by_source if split is None else split
