@@ -32,7 +32,8 @@ import numpy as np
 
 __all__ = [
     "METHODS", "method1_indices", "method2_indices", "schedule", "epoch_pairs",
-    "pair_statistics", "method_statistics", "PairSequence",
+    "pair_statistics", "method_statistics", "pair_batch", "expected_same_fraction",
+    "PairSequence",
 ]
 
 #: Names :func:`schedule` uses for the two pair-building procedures.
@@ -145,7 +146,8 @@ def schedule(n_batches: int, ratio: tuple[int, int] = (1, 4), seed: int | None =
 
 
 def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 4),
-                schedule_seed: int | None = None):
+                schedule_seed: int | None = None, *, method1: Callable | None = None,
+                method2: Callable | None = None, schedule_fn: Callable | None = None):
     """All pairs of one training epoch, the way :class:`PairSequence` builds them.
 
     Taught in 02_pair_sampling. The samples are shuffled and cut into batches (``x1``). A
@@ -153,6 +155,11 @@ def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 
     labels), as the paper describes; a Method2 batch takes its partners from a second,
     independently shuffled read of the whole data set (:func:`method2_indices`), i.e. "the
     next batch".
+
+    The three building blocks can be replaced (the student's versions in 02_pair_sampling):
+    ``method1(labels, rng)`` and ``method2(labels, rng)`` return partner arrays like
+    :func:`method1_indices` / :func:`method2_indices`, ``schedule_fn(n_batches, ratio)`` a list
+    of method names like :func:`schedule` (then ``schedule_seed`` must be None).
 
     Returns:
         ``(first, second, methods)``: index arrays of length n (``x1 = images[first]``,
@@ -163,16 +170,24 @@ def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 
     rng = _as_rng(rng)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int (paper: 32); got {batch_size!r}.")
+    if schedule_fn is not None and schedule_seed is not None:
+        raise ValueError("schedule_seed shuffles the course's schedule(); with your own "
+                         "schedule_fn leave schedule_seed=None.")
+    method1, method2 = method1 or method1_indices, method2 or method2_indices
     n_batches = math.ceil(labels.size / batch_size)
-    methods = schedule(n_batches, ratio, seed=schedule_seed)
+    methods = (schedule(n_batches, ratio, seed=schedule_seed) if schedule_fn is None
+               else list(schedule_fn(n_batches, tuple(ratio))))
+    if len(methods) != n_batches or not set(methods) <= set(METHODS):
+        raise ValueError(f"the schedule must name 'method1' or 'method2' for each of the "
+                         f"{n_batches} batches; got {methods!r}.")
     first = rng.permutation(labels.size)
-    second_read = method2_indices(labels, rng)
+    second_read = np.asarray(method2(labels, rng), dtype=np.int64)
     second = np.empty_like(first)
     for batch, method in enumerate(methods):
         batch_slice = slice(batch * batch_size, (batch + 1) * batch_size)
         index = first[batch_slice]
         if method == "method1":
-            second[batch_slice] = index[method1_indices(labels[index], rng)]
+            second[batch_slice] = index[np.asarray(method1(labels[index], rng), dtype=np.int64)]
         else:
             second[batch_slice] = second_read[index]
     return first, second, methods
@@ -206,7 +221,9 @@ def pair_statistics(labels, partner, positive_label: int = 1) -> dict:
 
 
 def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, seed: int = 0,
-                      ratio: tuple[int, int] = (1, 4)) -> dict:
+                      ratio: tuple[int, int] = (1, 4), *, method1: Callable | None = None,
+                      method2: Callable | None = None, schedule_fn: Callable | None = None,
+                      statistics: Callable | None = None) -> dict:
     """Pair statistics averaged over ``n_draws`` epochs, for Method1, Method2 and the schedule.
 
     Taught in 02_pair_sampling. The epochs are built exactly as :func:`epoch_pairs` /
@@ -214,8 +231,13 @@ def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, se
     ``batch_size=None`` makes the whole label array one batch (then only the two methods are
     reported: a one-batch epoch has no schedule). Returns ``{"method1": stats, "method2": stats,
     "schedule 1:4": stats}``, each stats dict like :func:`pair_statistics` (means over draws).
+    ``method1``, ``method2``, ``schedule_fn`` (see :func:`epoch_pairs`) and ``statistics``
+    (``statistics(labels, partner) -> dict`` like :func:`pair_statistics`) replace the course's
+    functions, e.g. with the student's.
     """
     labels = _check_labels(labels)
+    statistics = statistics or pair_statistics
+    parts = {"method1": method1, "method2": method2}
     if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int; got {n_draws!r}.")
     rng = np.random.default_rng(seed)
@@ -226,15 +248,33 @@ def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, se
     for name, variant_ratio in variants.items():
         draws = []
         for _ in range(n_draws):
-            first, second, _ = epoch_pairs(labels, batch_size or labels.size, rng, variant_ratio)
+            first, second, _ = epoch_pairs(labels, batch_size or labels.size, rng, variant_ratio,
+                                           schedule_fn=schedule_fn, **parts)
             # Re-express as (labels of x1, partner positions) for pair_statistics.
             position = np.empty(labels.size, dtype=np.int64)
             position[first] = np.arange(labels.size)
-            draws.append(pair_statistics(labels[first], position[second]))
+            draws.append(statistics(labels[first], position[second]))
         result[name] = {key: (draws[0][key] if key == "n_pairs"
                               else float(np.mean([draw[key] for draw in draws])))
                         for key in draws[0]}
     return result
+
+
+def pair_batch(images, labels, first, second, n_classes: int = 2):
+    """One batch of pairs, ``((x1, x2), (y1, y2, same))``, from source indices.
+
+    Taught in 02_pair_sampling (what :class:`PairSequence` yields for each batch): ``x1 =
+    images[first]``, ``x2 = images[second]`` as float32; ``y1``, ``y2`` the float32 one-hot
+    labels (``n_classes`` columns) of the two images; ``same`` the float32 one-hot (batch, 2)
+    target of the ``same`` head, column 1 = the two labels agree.
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    first, second = np.asarray(first), np.asarray(second)
+    eye = np.eye(n_classes, dtype=np.float32)
+    label1, label2 = labels[first], labels[second]
+    same = np.eye(2, dtype=np.float32)[(label1 == label2).astype(np.int64)]
+    x1, x2 = images[first].astype(np.float32), images[second].astype(np.float32)
+    return (x1, x2), (eye[label1], eye[label2], same)
 
 
 class PairSequence(keras.utils.PyDataset):
@@ -269,12 +309,20 @@ class PairSequence(keras.utils.PyDataset):
             separately, e.g. ``lambda image, rng: augment.random_composition(image, rng=rng)``.
         output_names: ``None`` (targets as a tuple) or the three output names.
         n_classes: width of the one-hot class targets (2 in the course).
+        make_batch: ``make_batch(images, labels, first, second) -> ((x1, x2), (y1, y2,
+            same))``, default :func:`pair_batch` (02_pair_sampling passes the student's);
+            ``augment`` then replaces ``x1`` and ``x2`` with augmented images.
+        method1, method2, schedule_fn: replace :func:`method1_indices`,
+            :func:`method2_indices`, :func:`schedule` (see :func:`epoch_pairs`).
         **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for PyDataset.
     """
 
     def __init__(self, images, labels, batch_size: int = 32, seed=0,
                  ratio: tuple[int, int] = (1, 4), augment: Callable | None = None,
-                 output_names: Sequence[str] | None = None, n_classes: int = 2, **kwargs):
+                 output_names: Sequence[str] | None = None, n_classes: int = 2,
+                 make_batch: Callable | None = None, method1: Callable | None = None,
+                 method2: Callable | None = None, schedule_fn: Callable | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         images = np.asarray(images)
         labels = _check_labels(labels)
@@ -300,13 +348,15 @@ class PairSequence(keras.utils.PyDataset):
         self.batch_size, self.seed, self.ratio = int(batch_size), int(seed), tuple(ratio)
         self.augment, self.n_classes = augment, n_classes
         self.output_names = None if output_names is None else tuple(output_names)
+        self.make_batch = make_batch
+        self._parts = {"method1": method1, "method2": method2, "schedule_fn": schedule_fn}
         self.epoch = 0
         self._build_epoch()
 
     def _build_epoch(self) -> None:
         rng = np.random.default_rng([self.seed, self.epoch])
         self.first, self.second, self.methods = epoch_pairs(
-            self.labels, self.batch_size, rng, self.ratio)
+            self.labels, self.batch_size, rng, self.ratio, **self._parts)
 
     def __len__(self) -> int:
         return math.ceil(self.labels.size / self.batch_size)
@@ -338,12 +388,20 @@ class PairSequence(keras.utils.PyDataset):
         first, second = self.batch_indices(index)
         rng = None if self.augment is None else np.random.default_rng(
             [self.seed, self.epoch, index])
-        x1, x2 = self._images(first, rng), self._images(second, rng)
-        eye = np.eye(self.n_classes, dtype=np.float32)
-        label1, label2 = self.labels[first], self.labels[second]
-        y1, y2 = eye[label1], eye[label2]
-        same = np.eye(2, dtype=np.float32)[(label1 == label2).astype(np.int64)]
-        targets = (y1, y2, same)
+        if self.make_batch is None:
+            (x1, x2), targets = pair_batch(self.images, self.labels, first, second,
+                                           self.n_classes)
+        else:
+            (x1, x2), targets = self.make_batch(self.images, self.labels, first, second)
+        if self.augment is not None:
+            x1, x2 = self._images(first, rng), self._images(second, rng)
+        targets = tuple(targets)
         if self.output_names is not None:
             targets = dict(zip(self.output_names, targets))
         return (x1, x2), targets
+
+
+def expected_same_fraction(p_melanoma: float) -> float:
+    """Expected share of same-class pairs when partners ignore the labels (Method2):
+    ``p^2 + (1 - p)^2`` for a melanoma share ``p``. Taught in 02_pair_sampling."""
+    return p_melanoma ** 2 + (1 - p_melanoma) ** 2

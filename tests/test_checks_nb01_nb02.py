@@ -115,6 +115,19 @@ def test_2_1_method2_first_of_class_and_unshuffled_fail(capsys):
     assert "shuffle with rng.permutation" in out
 
 
+def test_2_1_within_class_rotation_fails(capsys):
+    def rotation(labels, rng):  # a -> b -> c -> a inside each class: a rearrangement, no swaps
+        partner = np.arange(labels.size)
+        order = rng.permutation(labels.size)
+        for label in np.unique(labels):
+            members = order[labels[order] == label]
+            partner[members] = np.roll(members, -1) if members.size > 1 else order[0]
+        return partner
+
+    out = run(capsys, "2.1", rotation)
+    assert out.startswith("✗") and "not paired back" in out
+
+
 def test_2_2_different_class_share_is_named(capsys):
     out = run(capsys, "2.2", lambda p: 2 * p * (1 - p))
     assert "DIFFERENT-class" in out

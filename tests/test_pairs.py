@@ -239,3 +239,93 @@ def test_pair_sequence_trains_a_tiny_three_head_model():
     assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
     # fit calls on_epoch_end after every epoch (Keras 3.15 also once before the first one).
     assert sequence.epoch >= 2
+
+
+# --------------------------------------------------------------------------------------------
+# Injection points: the student's functions drive epochs, statistics and PairSequence
+# --------------------------------------------------------------------------------------------
+
+def test_epoch_pairs_defaults_equal_explicit_course_functions():
+    labels = RATIO_LABELS[:100]
+    default = pairs.epoch_pairs(labels, 16, np.random.default_rng(4))
+    explicit = pairs.epoch_pairs(labels, 16, np.random.default_rng(4),
+                                 method1=pairs.method1_indices, method2=pairs.method2_indices,
+                                 schedule_fn=pairs.schedule)
+    for a, b in zip(default, explicit):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_epoch_pairs_uses_the_given_functions():
+    labels = RATIO_LABELS[:40]
+    calls = []
+
+    def method1(batch_labels, rng):
+        calls.append(("method1", batch_labels.size))
+        return np.arange(batch_labels.size)[::-1].copy()
+
+    def schedule_fn(n_batches, ratio):
+        calls.append(("schedule", n_batches, ratio))
+        return ["method1"] * n_batches
+
+    first, second, methods = pairs.epoch_pairs(labels, 10, 0, method1=method1,
+                                               schedule_fn=schedule_fn)
+    assert methods == ["method1"] * 4
+    assert calls[0] == ("schedule", 4, (1, 4)) and calls.count(("method1", 10)) == 4
+    np.testing.assert_array_equal(second[:10], first[:10][::-1])
+
+
+def test_epoch_pairs_rejects_a_bad_schedule_and_a_seed_with_own_schedule():
+    with pytest.raises(ValueError, match="'method1' or 'method2'"):
+        pairs.epoch_pairs(RATIO_LABELS[:20], 10, 0, schedule_fn=lambda n, r: ["m1"] * n)
+    with pytest.raises(ValueError, match="schedule_seed"):
+        pairs.epoch_pairs(RATIO_LABELS[:20], 10, 0, schedule_seed=1, schedule_fn=pairs.schedule)
+
+
+def test_method_statistics_uses_the_given_statistics_and_methods():
+    labels = RATIO_LABELS[:64]
+    default = pairs.method_statistics(labels, n_draws=3, batch_size=16, seed=1)
+    same = pairs.method_statistics(labels, n_draws=3, batch_size=16, seed=1,
+                                   method1=pairs.method1_indices, method2=pairs.method2_indices,
+                                   schedule_fn=pairs.schedule, statistics=pairs.pair_statistics)
+    assert default == same
+    fixed = pairs.method_statistics(labels, n_draws=2, batch_size=16,
+                                    statistics=lambda labels, partner: {"n_pairs": 1, "x": 0.5})
+    assert fixed["method1"] == {"n_pairs": 1, "x": 0.5}
+
+
+def test_pair_batch_matches_pair_sequence_and_one_hot_encodings():
+    images = np.random.default_rng(0).integers(0, 256, (6, 3, 3, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 1, 0, 0, 1])
+    (x1, x2), (y1, y2, same) = pairs.pair_batch(images, labels, np.array([0, 1]),
+                                                np.array([3, 2]))
+    assert x1.dtype == np.float32 and np.array_equal(x2[0], images[3].astype(np.float32))
+    np.testing.assert_array_equal(y1, [[1, 0], [0, 1]])
+    np.testing.assert_array_equal(same, [[0, 1], [0, 1]])
+    sequence = pairs.PairSequence(images, labels, batch_size=4, seed=2)
+    first, second = sequence.batch_indices(0)
+    expected = pairs.pair_batch(images, labels, first, second)
+    got = sequence[0]
+    for a, b in zip((*got[0], *got[1]), (*expected[0], *expected[1])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pair_sequence_uses_make_batch_and_the_methods():
+    images = np.zeros((8, 2, 2, 3), np.uint8)
+    labels = np.array([0, 1, 0, 1, 0, 0, 1, 0])
+    seen = []
+
+    def make_batch(images, labels, first, second):
+        seen.append((first.copy(), second.copy()))
+        return pairs.pair_batch(images, labels, first, second)
+
+    sequence = pairs.PairSequence(images, labels, batch_size=4, seed=0, make_batch=make_batch,
+                                  schedule_fn=lambda n, ratio: ["method2"] * n,
+                                  output_names=("cls1", "cls2", "same"))
+    _, targets = sequence[1]
+    assert sequence.methods == ["method2", "method2"] and set(targets) == {"cls1", "cls2", "same"}
+    np.testing.assert_array_equal(seen[0][0], sequence.batch_indices(1)[0])
+
+
+def test_expected_same_fraction():
+    assert pairs.expected_same_fraction(0.2) == pytest.approx(0.68)
+    assert pairs.expected_same_fraction(0.5) == pytest.approx(0.5)

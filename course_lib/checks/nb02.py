@@ -3,7 +3,9 @@
 2.1 (Method1's partners) is random, so it is checked through properties every correct answer
 has, on many label arrays: valid indices, nobody paired with itself, x2 a rearrangement of x1,
 the largest possible share of same-class pairs, randomness from the ``rng`` argument only.
-2.2 is compared with values computed by hand.
+2.2 is compared with values computed by hand; 2.3 (Method2), 2.4 (the 1:4 schedule), 2.5 (pair
+statistics) and 2.6 (one batch of pairs) with the course's functions in ``course_lib.pairs`` on
+the same inputs and seeds (asymmetric labels, odd sizes, 0/1 and one-hot cases).
 """
 from __future__ import annotations
 
@@ -64,6 +66,14 @@ def check_method1_partner(method1_partner):
         expect_true(distinct >= n - 1,
                     f"{what}: only {distinct} different samples appear as partners; x2 must be "
                     "a rearrangement of x1 (swap indices), so every sample is used about once")
+        one_way = np.flatnonzero(partner[partner] != np.arange(n))
+        allowed = n % 2  # an odd batch leaves one sample that points one way
+        expect_true(one_way.size <= allowed,
+                    f"{what}: sample {int(one_way[0]) if one_way.size else 0} is paired with "
+                    f"{int(partner[one_way[0]]) if one_way.size else 0}, but that sample is not "
+                    f"paired back with it ({one_way.size} such one-way pairs; "
+                    f"{'one is' if allowed else 'none are'} allowed). The paper EXCHANGES the "
+                    "two position indices: partner[a] = b and partner[b] = a, not a rotation")
         counts = np.bincount(labels, minlength=2)
         n_odd_classes = int(np.sum(counts % 2 == 1))
         same = int(np.sum(labels == labels[partner]))
@@ -90,8 +100,8 @@ def check_method1_partner(method1_partner):
                 f"arrays, and sample 0 met only {partners_of_first} different partners; shuffle "
                 "with rng.permutation before pairing")
     return (f"{n_cases} label arrays (odd and even sizes, one melanoma, one class only): valid, "
-            "nobody paired with itself, as many same-class pairs as possible, random and "
-            "repeatable for a seeded rng")
+            "index exchanges (a <-> b), nobody paired with itself, as many same-class pairs as "
+            "possible, random and repeatable for a seeded rng")
 
 
 @register("2.2", title="expected share of same-class pairs under Method2",
@@ -116,3 +126,178 @@ def check_expected_same_fraction(expected_same_fraction):
                                   f"{describe(expected)}")
         expect_close(result, expected, what, rtol=1e-9, atol=1e-9)
     return (f"{len(cases)} hand-computed cases match, e.g. p = 0.2 (ISIC's 1:4) gives 0.68")
+
+
+def _label_arrays():
+    rng = np.random.default_rng(11)
+    return [
+        ("a batch of 10 with 3 melanomas", np.array([0, 1, 0, 0, 1, 0, 0, 0, 0, 1])),
+        ("a batch of 7 with 2 melanomas", np.array([1, 0, 0, 0, 1, 0, 0])),
+        ("32 random labels", (rng.random(32) < 0.25).astype(np.int64)),
+        ("a batch of 2", np.array([0, 1])),
+        ("a batch of 1", np.array([1])),
+    ]
+
+
+@register("2.3", title="Method2's partners",
+          hint="first = rng.permutation(n), then second = rng.permutation(n) (in this order); the "
+               "j-th sample of the first read is paired with the j-th of the second: "
+               "partner[first[j]] = second[j]")
+def check_method2_partner(method2_partner):
+    from course_lib import pairs
+
+    for seed, (name, labels) in enumerate(_label_arrays()):
+        n = labels.size
+        what = f"method2_partner(labels, rng) on {name} (rng seeded {seed})"
+        before = labels.copy()
+        partner = _partner_array(method2_partner(labels, np.random.default_rng(seed)), n, what)
+        expect_true(np.array_equal(labels, before), f"{what} changed the labels passed in")
+        expect_true(np.array_equal(np.sort(partner), np.arange(n)),
+                    f"{what} returned {describe(partner)}: not every sample appears exactly once "
+                    "as a partner; the second read is a permutation of the whole batch")
+        expected = pairs.method2_indices(labels, np.random.default_rng(seed))
+        if not np.array_equal(partner, expected):
+            rng = np.random.default_rng(seed)
+            first, second = rng.permutation(n), rng.permutation(n)
+            detail = ""
+            if np.array_equal(partner[expected], np.arange(n)):
+                detail = ("; yours is the INVERSE permutation: you paired second[j] with "
+                          "first[j] instead of first[j] with second[j]")
+            elif np.array_equal(partner, second) or np.array_equal(partner, first):
+                detail = "; you returned one read itself instead of pairing the two reads"
+            raise CheckFailed(f"{what} returned {describe(partner)}, expected "
+                              f"{describe(expected)} (first read {describe(first)}, second read "
+                              f"{describe(second)}){detail}")
+    labels = _label_arrays()[2][1]
+    what = "method2_partner(labels, rng) on 32 random labels"
+    other = _partner_array(method2_partner(labels, np.random.default_rng(99)), 32, what)
+    expect_true(np.array_equal(other, pairs.method2_indices(labels, np.random.default_rng(99))),
+                f"{what} with rng seeded 99 does not follow the generator; draw both reads "
+                "from the rng argument")
+    return (f"{len(_label_arrays())} batches (sizes 1 to 32): the same partners as "
+            "pairs.method2_indices for the same seeds")
+
+
+_SCHEDULE_CASES = [(10, (1, 4)), (8, (1, 4)), (111, (1, 4)), (1, (1, 4)), (0, (1, 4)),
+                   (4, (1, 4)), (12, (2, 3)), (9, (3, 1)), (6, (1, 0)), (6, (0, 1)), (7, (1, 1))]
+
+
+@register("2.4", title="the 1:4 schedule",
+          hint="cut the epoch into blocks of ratio[0] + ratio[1] batches; in every block the "
+               "FIRST ratio[0] batches are 'method1', the rest 'method2'; the last block may be "
+               "cut short")
+def check_schedule(method_schedule):
+    from course_lib import pairs
+
+    for n_batches, ratio in _SCHEDULE_CASES:
+        what = f"method_schedule({n_batches}, ratio={ratio})"
+        result = method_schedule(n_batches, ratio)
+        expected = pairs.schedule(n_batches, ratio)
+        if not isinstance(result, (list, tuple)):
+            raise CheckFailed(f"{what} returned {describe(result)}, expected a list of "
+                              f"{n_batches} names ('method1' or 'method2')")
+        result = list(result)
+        expect_true(len(result) == n_batches,
+                    f"{what} returned {len(result)} names, expected one per batch ({n_batches})")
+        wrong = [i for i, (a, b) in enumerate(zip(result, expected)) if a != b]
+        if wrong:
+            first = wrong[0]
+            raise CheckFailed(f"{what}: batch {first} is {describe(result[first])}, expected "
+                              f"{describe(expected[first])} (expected the first 10: "
+                              f"{describe(expected[:10])}; yours: {describe(result[:10])})")
+    return (f"{len(_SCHEDULE_CASES)} epochs (0 to 111 batches, ratios 1:4, 2:3, 3:1, 1:0, 0:1, "
+            "1:1) match pairs.schedule")
+
+
+def _statistics_cases():
+    rng = np.random.default_rng(5)
+    labels = np.array([0, 1, 0, 0, 1, 0, 0, 0, 0, 1])
+    cases = [("the toy batch of 10 with partner [6, 9, 7, 5, 8, 3, 0, 2, 4, 1]", labels,
+              np.array([6, 9, 7, 5, 8, 3, 0, 2, 4, 1])),
+             ("the toy batch of 10 with partner [3, 0, 5, 1, 8, 6, 4, 9, 2, 7]", labels,
+              np.array([3, 0, 5, 1, 8, 6, 4, 9, 2, 7])),
+             ("labels [1, 1, 0, 1] with partner [0, 3, 2, 2]", np.array([1, 1, 0, 1]),
+              np.array([0, 3, 2, 2]))]
+    for n in (9, 40):
+        labels = (rng.random(n) < 0.3).astype(np.int64)
+        cases.append((f"{n} random labels and random partners (self-pairs included)", labels,
+                      rng.integers(0, n, n)))
+    return cases
+
+
+@register("2.5", title="pair statistics",
+          hint="with l2 = labels[partner]: same class = mean(labels == l2); melanoma involved = "
+               "mean((labels == 1) | (l2 == 1)); both melanoma = mean((labels == 1) & (l2 == 1)); "
+               "self-pairs = mean(partner == arange(n)); n_pairs = n")
+def check_pair_statistics(pair_stats):
+    from course_lib import pairs
+
+    keys = ("n_pairs", "same_class_fraction", "melanoma_involved_fraction",
+            "both_melanoma_fraction", "self_pair_fraction")
+    for name, labels, partner in _statistics_cases():
+        what = f"pair_stats(labels, partner) on {name}"
+        result = pair_stats(labels.copy(), partner.copy())
+        expected = pairs.pair_statistics(labels, partner)
+        if not isinstance(result, dict):
+            raise CheckFailed(f"{what} returned {describe(result)}, expected a dict with the "
+                              f"keys {', '.join(keys)}")
+        missing = [key for key in keys if key not in result]
+        expect_true(not missing, f"{what}: the dict has no key {describe(missing[0]) if missing else ''}; "
+                                 f"expected the keys {', '.join(keys)}")
+        for key in keys:
+            expect_close(result[key], expected[key], f"{what}: [{key!r}]", rtol=1e-9, atol=1e-12)
+    return (f"{len(_statistics_cases())} partner arrays (self-pairs, one-way pairs, odd sizes): "
+            "all five numbers match pairs.pair_statistics")
+
+
+def _batch_problem(result, expected, what):
+    """A sentence about the first part of ((x1, x2), (y1, y2, same)) that differs, or None."""
+    try:
+        (x1, x2), (y1, y2, same) = result
+    except (TypeError, ValueError):
+        return (f"{what} returned {describe(result)}, expected ((x1, x2), (y1, y2, same)): a "
+                "pair of image batches and a triple of targets")
+    names = ("x1", "x2", "y1", "y2", "same")
+    for name, got, want in zip(names, (x1, x2, y1, y2, same),
+                               (*expected[0], *expected[1])):
+        got = np.asarray(got)
+        if got.shape != want.shape:
+            return f"{what}: {name} has shape {got.shape}, expected {want.shape}"
+        if got.dtype != np.float32:
+            return f"{what}: {name} has dtype {got.dtype}, expected float32 (what model.fit takes)"
+        if not np.array_equal(got, want):
+            rows = np.flatnonzero(np.any(got.reshape(len(got), -1) != want.reshape(len(want), -1),
+                                         axis=1))
+            row = int(rows[0])
+            shown = "" if name.startswith("x") else (f": row {row} is {describe(got[row])}, "
+                                                      f"expected {describe(want[row])}")
+            return (f"{what}: {name} differs from what pairs.PairSequence yields in {rows.size} "
+                    f"of {len(got)} rows{shown}")
+    return None
+
+
+@register("2.6", title="one batch of pairs",
+          hint="x1 = images[first], x2 = images[second] as float32; y1, y2 = one-hot (2 columns) "
+               "of labels[first] and labels[second]; same = one-hot of (labels[first] == "
+               "labels[second]) with column 1 meaning 'same class'")
+def check_pair_batch(pair_batch):
+    from course_lib import pairs
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, size=(11, 4, 5, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+    sequence = pairs.PairSequence(images, labels, batch_size=4, seed=3)
+    n_checked = 0
+    for epoch in (0, 1):
+        sequence.set_epoch(epoch)
+        for index in range(len(sequence)):
+            first, second = sequence.batch_indices(index)
+            what = (f"pair_batch(images, labels, first={describe(first)}, "
+                    f"second={describe(second)})")
+            result = pair_batch(images, labels.copy(), first.copy(), second.copy())
+            problem = _batch_problem(result, sequence[index], what)
+            if problem:
+                raise CheckFailed(problem)
+            n_checked += 1
+    return (f"{n_checked} batches (11 uint8 images, batch 4, two epochs, Method1 and Method2): "
+            "identical to what pairs.PairSequence yields")

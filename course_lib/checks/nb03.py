@@ -162,3 +162,248 @@ def check_depthwise_separable_block(depthwise_separable_block):
     return ("output shapes for stride 1 and 2, parameter counts equal to MobileNet's blocks 1 "
             "(2,720) and 2 (9,536), and outputs equal to the reference block with the same "
             "weights")
+
+
+# --------------------------------------------------------------------------- shared helpers
+def _randomise(model, rng) -> None:
+    """Random kernels (He scale) and random BatchNorm gammas, betas and moving statistics
+    (small variances, so every BN rescales and every ReLU6 clips at both ends)."""
+    from keras import layers
+
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0.0, 0.5, c),
+                               rng.normal(0.0, 0.5, c), rng.uniform(0.05, 0.3, c)])
+        elif isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.Dense)):
+            values = []
+            for weight in layer.weights:
+                shape = tuple(weight.shape)
+                if weight.path.endswith("kernel"):
+                    fan_in = (np.prod(shape[:2]) if isinstance(layer, layers.DepthwiseConv2D)
+                              else np.prod(shape[:-1]))
+                    values.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), shape))
+                else:
+                    values.append(rng.normal(0.0, 0.3, shape))
+            layer.set_weights(values)
+
+
+def _weight_shapes(model):
+    return [tuple(w.shape) for w in model.get_weights()]
+
+
+# --------------------------------------------------------------------------- 3.3
+_MOBILENET_EXTRACTOR_PARAMS = 3_228_864  # keras.applications.MobileNet(include_top=False), facts.md
+
+
+@register("3.3", title="MobileNetV1's feature extractor",
+          hint="Input -> Rescaling(1 / 127.5, offset=-1) -> Conv2D(32, 3, strides=2, "
+               "padding='same', use_bias=False) -> BatchNormalization -> ReLU(6.0) -> the 13 "
+               "blocks of Howard et al. (2017), Table 1, each block(x, filters, stride) -> "
+               "GlobalAveragePooling2D; return keras.Model(inputs, features)")
+def check_mobilenet_extractor(mobilenet_extractor):
+    import keras
+
+    from course_lib.models import backbones
+
+    calls = []
+
+    def block(x, filters, stride):
+        calls.append((int(filters), int(stride)))
+        return _reference_block(x, filters, stride)
+
+    shape = (64, 64, 3)
+    what = "mobilenet_extractor((64, 64, 3), block)"
+    model = mobilenet_extractor(shape, block)
+    expect_true(isinstance(model, keras.Model),
+                f"{what} returned {describe(model)}, expected a keras.Model (images -> features)")
+    expected_calls = list(backbones.MOBILENET_BLOCKS)
+    expect_true(len(calls) == len(expected_calls),
+                f"{what} called block {len(calls)} times, expected {len(expected_calls)} (the 13 "
+                "depthwise separable rows of Table 1; build every block with the block argument)")
+    for index, (got, want) in enumerate(zip(calls, expected_calls), start=1):
+        expect_true(got == want,
+                    f"{what}: block {index} was built with (filters, stride) = {got}, expected "
+                    f"{want} (Table 1 of Howard et al.: 'Conv dw / s' rows give the stride, the "
+                    "next 'Conv / s1' row the filters)")
+    out_shape = tuple(model.output.shape)
+    expect_true(out_shape == (None, 1024),
+                f"{what}: the output has shape {out_shape}, expected (None, 1024): one feature "
+                "vector per image (global average pooling after the last block)")
+    count = model.count_params()
+    if count != _MOBILENET_EXTRACTOR_PARAMS:
+        detail = ""
+        if count - _MOBILENET_EXTRACTOR_PARAMS == 32:
+            detail = " (32 more: the first convolution has a bias; use_bias=False)"
+        elif _MOBILENET_EXTRACTOR_PARAMS - count == 128:
+            detail = " (128 fewer: the first convolution's BatchNormalization is missing)"
+        raise CheckFailed(f"{what} has {count:,} parameters, expected "
+                          f"{_MOBILENET_EXTRACTOR_PARAMS:,} like keras.applications.MobileNet("
+                          f"include_top=False){detail}")
+    reference = backbones.build_backbone("mobilenet", shape)
+    expect_true(_weight_shapes(model) == _weight_shapes(reference),
+                f"{what}: its weights are not in MobileNet's order (first convolution, its "
+                "BatchNormalization, then the blocks); build the layers in the order of Table 1")
+    rng = np.random.default_rng(33)
+    _randomise(reference, rng)
+    model.set_weights(reference.get_weights())
+    images = rng.uniform(0.0, 255.0, size=(2, *shape)).astype("float32")
+    images[1, :32] = 255.0 * (images[1, :32] > 127.0)   # hard edges: values far from 127.5
+    expected = np.asarray(reference(images, training=False))
+    if float(expected.std()) < 0.1:  # the check's own sanity
+        raise RuntimeError("the reference MobileNet gives nearly constant features")
+    result = np.asarray(model(images, training=False))
+    if not np.allclose(result, expected, atol=1e-3, rtol=1e-3):
+        raise CheckFailed(
+            f"{what}: with keras.applications.MobileNet's weights copied in (BatchNorm statistics "
+            f"randomised) its features differ on two images in [0, 255] (largest difference "
+            f"{float(np.abs(result - expected).max()):.4g}; first features "
+            f"{describe(np.round(result[0, :4], 4))}, expected "
+            f"{describe(np.round(expected[0, :4], 4))}). Check the input scaling (x / 127.5 - "
+            "1), the first layer's order (conv -> BN -> ReLU6) and padding='same'")
+    return ("13 blocks with the filters and strides of Table 1, 3,228,864 parameters, and the "
+            "same features as keras.applications.MobileNet with identical (randomised) weights")
+
+
+# --------------------------------------------------------------------------- 3.4
+@register("3.4", title="a dense block (Eq. 1 with concatenation)",
+          hint="keep a list [x]; for each layer: concatenate the list (x alone for the first "
+               "layer), BatchNormalization -> ReLU -> Conv2D(growth_rate, 3, padding='same', "
+               "use_bias=False), append the result; return the concatenation of the whole list")
+def check_dense_block(dense_block):
+    import keras
+
+    from course_lib.models import backbones
+
+    rng = np.random.default_rng(34)
+    for k0, n_layers, growth in ((4, 3, 2), (3, 2, 5), (6, 1, 4)):
+        what = f"dense_block(x, n_layers={n_layers}, growth_rate={growth}) on 8x8x{k0}"
+        inputs = keras.Input(shape=(8, 8, k0))
+        model = _block_model(lambda x, n, g: dense_block(x, n, g), (8, 8, k0), n_layers, growth,
+                             what)
+        channels = model.output.shape[-1]
+        expected_channels = k0 + n_layers * growth
+        expect_true(channels == expected_channels,
+                    f"{what} has {channels} output channels, expected k0 + L * k = "
+                    f"{expected_channels}: the block's output concatenates x and every layer's "
+                    "new feature maps")
+        reference = keras.Model(inputs, backbones.dense_block(inputs, n_layers, growth))
+        expect_true(_weight_shapes(model) == _weight_shapes(reference),
+                    f"{what}: its weights have shapes {_weight_shapes(model)}, expected "
+                    f"{_weight_shapes(reference)} (per layer: BatchNormalization on the "
+                    "concatenated input, then the 3x3 kernel)")
+        _randomise(reference, rng)
+        model.set_weights(reference.get_weights())
+        images = rng.normal(0.0, 2.0, size=(2, 8, 8, k0)).astype("float32")
+        expected = np.asarray(reference(images, training=False))
+        result = np.asarray(model(images, training=False))
+        if not np.allclose(result, expected, atol=1e-4):
+            bad = np.flatnonzero(np.abs(result - expected).max(axis=(0, 1, 2)) > 1e-4)
+            raise CheckFailed(f"{what}: with the same weights its output differs in channels "
+                              f"{describe(bad)}; channels 0..{k0 - 1} must be x itself, then "
+                              "each layer's output in order; H_l is BN -> ReLU -> conv")
+    return "3 dense blocks: k0 + L * k channels and the reference's output for the same weights"
+
+
+# --------------------------------------------------------------------------- 3.5
+def _mac_cases():
+    import keras
+    from keras import layers
+
+    def chain(input_shape, *chain_layers):
+        inputs = keras.Input(shape=input_shape)
+        x = inputs
+        for layer in chain_layers:
+            x = layer(x)
+        return keras.Model(inputs, x)
+
+    return [
+        ("Conv2D(8, 3, strides=2, padding='same') with bias on 16x16x4", 8 * 8 * 3 * 3 * 4 * 8,
+         chain((16, 16, 4), layers.Conv2D(8, 3, strides=2, padding="same"))),
+        ("DepthwiseConv2D(3) ('valid') on 10x12x6", 8 * 10 * 3 * 3 * 6,
+         chain((10, 12, 6), layers.DepthwiseConv2D(3))),
+        ("SeparableConv2D(5, 3, padding='same') on 6x6x3", 6 * 6 * (3 * 3 * 3 + 3 * 5),
+         chain((6, 6, 3), layers.SeparableConv2D(5, 3, padding="same"))),
+        ("Conv2D(4, 3) on 12x20x2 -> BatchNormalization -> ReLU -> MaxPooling2D -> Conv2D(6, 1) "
+         "-> GlobalAveragePooling2D -> Dense(3)",
+         10 * 18 * 3 * 3 * 2 * 4 + 5 * 9 * 4 * 6 + 6 * 3,
+         chain((12, 20, 2), layers.Conv2D(4, 3), layers.BatchNormalization(), layers.ReLU(),
+               layers.MaxPooling2D(), layers.Conv2D(6, 1), layers.GlobalAveragePooling2D(),
+               layers.Dense(3))),
+        ("Flatten -> Dense(7) on 3x3x2", 18 * 7,
+         chain((3, 3, 2), layers.Flatten(), layers.Dense(7))),
+    ]
+
+
+@register("3.5", title="counting multiply-accumulates",
+          hint="for Conv2D, DepthwiseConv2D and SeparableConv2D: OUTPUT height x OUTPUT width x "
+               "the layer's kernel weights (weights whose path ends with 'kernel', no bias); for "
+               "Dense: its kernel weights; every other layer: 0")
+def check_count_macs(count_macs):
+    from course_lib.models import backbones
+
+    cases = _mac_cases()
+    for name, by_hand, model in cases:
+        expected = backbones.count_macs(model)
+        if expected != by_hand:
+            raise RuntimeError(f"count_macs disagrees with the hand count on {name}")
+        expect_close(count_macs(model), expected, f"count_macs(model) on {name}", rtol=0.0,
+                     atol=1e-9)
+    return (f"{len(cases)} models (strided, depthwise, separable, non-square, dense, with BN and "
+            "pooling) match the hand counts")
+
+
+# --------------------------------------------------------------------------- 3.6
+def _savings_model():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=(12, 12, 3))
+    x = layers.Conv2D(4, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.Conv2D(10, 1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.DepthwiseConv2D(5, strides=2, padding="same")(x)     # 5x5, with bias
+    x = layers.ReLU(6.0)(x)
+    x = layers.Conv2D(7, 1)(x)                                       # with bias
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(2)(x)
+    return keras.Model(inputs, x)
+
+
+@register("3.6", title="what the separable blocks save",
+          hint="walk through the DepthwiseConv2D layers; the next Conv2D after each is its "
+               "pointwise step. N = the depthwise kernel's channels, M = the pointwise filters, "
+               "stride = the depthwise stride, standard = K*K*N*M with the depthwise kernel size "
+               "K, separable = the two layers' count_params()")
+def check_separable_savings(separable_savings):
+    from course_lib.models import backbones
+
+    model = _savings_model()
+    expected = backbones.separable_savings(model)
+    by_hand = [(4, 10, 1, 9 * 4 * 10, 36 + 40), (10, 7, 2, 25 * 10 * 7, 250 + 10 + 70 + 7)]
+    if expected != by_hand:  # the check's own sanity
+        raise RuntimeError(f"separable_savings disagrees with the hand count: {expected}")
+    what = ("separable_savings(model) on conv 3x3 -> dw 3x3 -> 1x1 (4 -> 10) -> dw 5x5 stride 2 "
+            "with bias -> 1x1 with bias (10 -> 7) -> Dense")
+    result = separable_savings(model)
+    try:
+        rows = [tuple(int(v) for v in row) for row in result]
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{what} returned {describe(result)}, expected a list of tuples "
+                          "(N, M, stride, standard, separable)") from None
+    expect_true(len(rows) == len(expected),
+                f"{what} returned {len(rows)} rows, expected {len(expected)}: one per "
+                "DepthwiseConv2D layer")
+    fields = ("N", "M", "stride", "standard K*K*N*M", "separable parameters")
+    for index, (got, want) in enumerate(zip(rows, expected)):
+        expect_true(len(got) == 5, f"{what}: row {index} is {got}, expected 5 numbers "
+                                   "(N, M, stride, standard, separable)")
+        for field, a, b in zip(fields, got, want):
+            expect_true(a == b, f"{what}: row {index} ({want[0]} -> {want[1]} channels) has "
+                                f"{field} = {a}, expected {b}")
+    return ("2 depthwise + pointwise pairs (3x3 and 5x5, stride 1 and 2, without and with bias) "
+            "match the hand counts")

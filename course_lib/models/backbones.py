@@ -29,6 +29,7 @@ readable, and start from random weights.
 """
 from __future__ import annotations
 
+import math
 import os
 import urllib.error
 from pathlib import Path
@@ -41,7 +42,9 @@ __all__ = [
     "FEATURE_DIMS", "PREPROCESSING", "PAPER_PARAMS", "SHUFFLENET_PAPER_PARAMS",
     "SHUFFLENET_PARAMS", "IMAGENET_WEIGHT_FILES", "MIN_INPUT_SIZE", "WeightsUnavailableError",
     "build_backbone", "build_classifier", "preprocessing_layer", "shufflenet_difference",
-    "ChannelSplit", "ChannelShuffle",
+    "ChannelSplit", "ChannelShuffle", "MOBILENET_BLOCKS", "depthwise_separable_block",
+    "mobilenet_extractor", "dense_block", "count_macs", "depthwise_separable_params",
+    "separable_savings",
 ]
 
 #: Backbones with ImageNet weights in ``keras.applications``.
@@ -415,6 +418,120 @@ def _resnet18(x):
     return layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
 
 
+# --------------------------------------------------------------------------- MobileNetV1 by hand
+
+#: (filters, stride) of MobileNetV1's 13 depthwise separable blocks (Howard et al. 2017,
+#: Table 1, width multiplier 1.0), after the first standard 3x3 convolution (32 filters, stride 2).
+MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1),
+                    (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+
+
+def depthwise_separable_params(k: int, n: int, m: int) -> int:
+    """Weights of a k x k depthwise separable convolution from n to m channels, no bias:
+    ``k^2 n + n m`` (Exercise 3.1, 03_lightweight_cnns)."""
+    return k * k * n + n * m
+
+
+def separable_savings(model: keras.Model) -> list[tuple[int, int, int, int, int]]:
+    """What each depthwise separable step of ``model`` saves (Exercise 3.6, 03_lightweight_cnns).
+
+    For every ``DepthwiseConv2D`` layer, with the next ``Conv2D`` layer as its pointwise step:
+    ``(N, M, stride, standard, separable)`` -- input channels N, output channels M, the depthwise
+    stride, the weights ``K^2 N M`` of a standard K x K convolution from N to M channels (no
+    bias), and the parameters the two layers really have (``count_params()``, biases included).
+    """
+    convolutions = [layer for layer in model.layers
+                    if isinstance(layer, (layers.DepthwiseConv2D, layers.Conv2D))]
+    rows = []
+    for depthwise, pointwise in zip(convolutions, convolutions[1:]):
+        if isinstance(depthwise, layers.DepthwiseConv2D) and isinstance(pointwise, layers.Conv2D):
+            k1, k2, n, _ = depthwise.kernel.shape
+            m = pointwise.filters
+            rows.append((int(n), int(m), int(depthwise.strides[0]), int(k1 * k2 * n * m),
+                         depthwise.count_params() + pointwise.count_params()))
+    return rows
+
+
+def depthwise_separable_block(x, filters: int, stride: int, name: str | None = None):
+    """MobileNet's block on the Keras tensor ``x``: DepthwiseConv2D 3x3 (stride, no bias) -> BN ->
+    ReLU6 -> Conv2D 1x1 (no bias) -> BN -> ReLU6. Taught in 03_lightweight_cnns (Exercise 3.2).
+
+    ``padding="same"`` equals keras.applications' explicit bottom/right zero padding for even
+    input sizes. With ``name="k"`` the layers are named like keras.applications' block ``k``
+    (``conv_dw_k``, ``conv_dw_k_bn``, ..., ``conv_pw_k_relu``).
+    """
+    names = ([f"conv_dw_{name}", f"conv_dw_{name}_bn", f"conv_dw_{name}_relu", f"conv_pw_{name}",
+              f"conv_pw_{name}_bn", f"conv_pw_{name}_relu"] if name is not None else [None] * 6)
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
+                               name=names[0])(x)
+    x = layers.BatchNormalization(name=names[1])(x)
+    x = layers.ReLU(6.0, name=names[2])(x)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=names[3])(x)
+    x = layers.BatchNormalization(name=names[4])(x)
+    return layers.ReLU(6.0, name=names[5])(x)
+
+
+def mobilenet_extractor(input_shape=(224, 224, 3), block=None) -> keras.Model:
+    """MobileNetV1's feature extractor written out: image in [0, 255] -> 1024 features.
+
+    Taught in 03_lightweight_cnns (Exercise 3.3): ``Rescaling`` (x / 127.5 - 1) -> Conv2D 3x3,
+    32 filters, stride 2 (no bias) -> BN -> ReLU6 -> the 13 blocks of :data:`MOBILENET_BLOCKS`
+    (``block(x, filters, stride)``, default :func:`depthwise_separable_block`) -> global average
+    pooling. 3,228,864 parameters, the count of ``keras.applications.MobileNet(include_top=False)``,
+    whose weights it takes in the same order (``model.set_weights(keras_model.get_weights())``).
+    With the default block the layers carry keras.applications' names.
+    """
+    input_shape = _check_input_shape(input_shape)
+    named = block is None
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = preprocessing_layer("mobilenet")(inputs)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="conv1")(x)
+    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = layers.ReLU(6.0, name="conv1_relu")(x)
+    for index, (filters, stride) in enumerate(MOBILENET_BLOCKS, start=1):
+        if named:
+            x = depthwise_separable_block(x, filters, stride, name=str(index))
+        else:
+            x = block(x, filters, stride)
+    features = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+    return keras.Model(inputs, features, name="mobilenet_backbone")
+
+
+def dense_block(x, n_layers: int, growth_rate: int):
+    """A dense block (Eq. 1 read as a concatenation), short form H_l = BN -> ReLU -> 3x3 conv.
+
+    Taught in 03_lightweight_cnns (Exercise 3.4): layer ``l`` sees the concatenation of ``x`` and
+    the ``l - 1`` earlier outputs and adds ``growth_rate`` channels; the block returns the
+    concatenation of all of them (``k0 + n_layers * growth_rate`` channels).
+    """
+    features = [x]
+    for _ in range(n_layers):
+        seen = layers.Concatenate()(features) if len(features) > 1 else x
+        h = layers.BatchNormalization()(seen)
+        h = layers.ReLU()(h)
+        features.append(layers.Conv2D(growth_rate, 3, padding="same", use_bias=False)(h))
+    return layers.Concatenate()(features)
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one forward pass on one image (Exercise 3.5, 03_lightweight_cnns).
+
+    Convolutions (Conv2D, DepthwiseConv2D, SeparableConv2D): output height x width x kernel
+    weights; Dense: its kernel weights. Biases, BatchNormalization, activations and pooling are
+    not counted (the MobileNet / ShuffleNet papers' convention).
+    """
+    total = 0
+    for layer in model.layers:
+        kernel_weights = sum(int(math.prod(w.shape)) for w in layer.weights
+                             if w.path.endswith("kernel"))
+        if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)):
+            height, width = layer.output.shape[1:3]
+            total += height * width * kernel_weights
+        elif isinstance(layer, layers.Dense):
+            total += kernel_weights
+    return int(total)
+
+
 # --------------------------------------------------------------------------- public builders
 
 def build_backbone(backbone: str, input_shape=(224, 224, 3), weights=None,
@@ -461,8 +578,25 @@ def build_backbone(backbone: str, input_shape=(224, 224, 3), weights=None,
     return model
 
 
+def _own_features(features, backbone: str, input_shape, weights) -> keras.Model:
+    """Check a caller's feature extractor; copy ``weights`` of the named backbone into it."""
+    if not isinstance(features, keras.Model) or len(features.outputs) != 1 or \
+            len(features.output.shape) != 2:
+        raise ValueError("features must be a keras.Model from images to one feature vector "
+                         f"(batch, n_features); got {type(features).__name__}.")
+    if weights is not None:
+        source = build_backbone(backbone, input_shape=input_shape, weights=weights).get_weights()
+        shapes = [tuple(w.shape) for w in features.get_weights()]
+        if shapes != [tuple(w.shape) for w in source]:
+            raise ValueError(f"cannot copy the {backbone!r} weights into features: its weights "
+                             f"have other shapes ({len(shapes)} arrays vs {len(source)}).")
+        features.set_weights(source)
+    return features
+
+
 def build_classifier(backbone: str, input_shape=(224, 224, 3), weights=None,
-                     num_classes: int = 2, name: str | None = None) -> keras.Model:
+                     num_classes: int = 2, name: str | None = None,
+                     features: keras.Model | None = None) -> keras.Model:
     """A Table III single model: :func:`build_backbone` + ``Dense(num_classes, softmax)``.
 
     Taught in 03_lightweight_cnns. Input: float32 RGB in [0, 255]; output: class probabilities
@@ -471,11 +605,19 @@ def build_classifier(backbone: str, input_shape=(224, 224, 3), weights=None,
     :func:`shufflenet_difference`). ``weights`` applies to the backbone (see
     :func:`build_backbone`); the Dense layer always starts random. The model is flat, so
     ``model.get_layer(LAST_CONV_LAYER[backbone])`` works for CAM.
+
+    ``features``: a feature extractor of your own (image in [0, 255] -> feature vector, e.g. the
+    student's MobileNet of 03_lightweight_cnns) to put the head on instead of the course's
+    backbone. With ``weights`` set, the weights of ``build_backbone(backbone, input_shape,
+    weights)`` are copied into it in order (its weights must have the same shapes).
     """
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2 (the paper: 2, benign / "
                          f"melanoma); got {num_classes!r}.")
-    base = build_backbone(backbone, input_shape=input_shape, weights=weights)
+    if features is None:
+        base = build_backbone(backbone, input_shape=input_shape, weights=weights)
+    else:
+        base = _own_features(features, backbone, input_shape, weights)
     # dtype float32: the softmax stays in float32 under mixed precision
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions",
                            dtype="float32")(base.output)
