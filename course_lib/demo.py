@@ -211,7 +211,8 @@ def _weights_for(names, weights, what: str) -> dict:
 
 def diagnose(image, classifiers: Mapping, segmenters: Mapping | None = None, *,
              class_weights: Mapping | None = None, seg_weights: Mapping | None = None,
-             threshold: float = 0.5, cam_model: str | None = None) -> Diagnosis:
+             threshold: float = 0.5, cam_model: str | None = None,
+             heatmap=None) -> Diagnosis:
     """Every model's answer for one image. Taught in 08_visualisation_and_demo.
 
     Args:
@@ -224,6 +225,9 @@ def diagnose(image, classifiers: Mapping, segmenters: Mapping | None = None, *,
         threshold: decision threshold for the label (0.5: the challenge rule).
         cam_model: which classifier's CAM to show (default the first); Grad-CAM is used when
             the model's head does not allow a classic CAM.
+        heatmap: ``heatmap(model, image) -> (H, W)`` map in [0, 1] to show instead of the
+            library's CAM (08_visualisation_and_demo passes the student's CAM of Exercise 8.3);
+            None: :func:`course_lib.explain.cam`, else Grad-CAM.
     """
     from . import explain, fusion
 
@@ -259,7 +263,8 @@ def diagnose(image, classifiers: Mapping, segmenters: Mapping | None = None, *,
     if cam_model not in classifiers:
         raise ValueError(f"cam_model {cam_model!r} is not one of {list(classifiers)}.")
     try:
-        diagnosis.cam = explain.cam(classifiers[cam_model], picture)
+        diagnosis.cam = (explain.cam if heatmap is None else heatmap)(classifiers[cam_model],
+                                                                      picture)
     except ValueError:
         diagnosis.cam = explain.grad_cam(classifiers[cam_model], picture)
         diagnosis.notes.append(f"{cam_model}: Grad-CAM (its head does not allow a classic CAM)")

@@ -28,6 +28,8 @@ import numpy as np
 
 __all__ = [
     "find_last_conv_layer", "cam", "grad_cam", "gradcam_weights", "overlay", "inside_fraction",
+    "cam_parts", "gradcam_parts", "normalise_heatmaps", "cam_from_parts", "grad_cam_from_parts",
+    "pointing_game",
     "extract_features", "tsne_embedding", "silhouette",
 ]
 
@@ -152,6 +154,17 @@ def _normalise_and_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return np.clip(maps, 0.0, 1.0)
 
 
+def normalise_heatmaps(maps, size) -> np.ndarray:
+    """Raw class maps ``(N, h, w)`` -> heatmaps ``(N, H, W)`` in [0, 1]: keep the positive part
+    (ReLU), resize bilinearly to ``size = (H, W)``, divide each map by its own maximum (an
+    all-zero map stays zero). Taught in 08_visualisation_and_demo (the last step of CAM and
+    Grad-CAM; Exercise 8.4 may use it)."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (n, height, width); got shape {maps.shape}.")
+    return _normalise_and_resize(maps, tuple(int(v) for v in size[:2]))
+
+
 def _finish(maps, batch, single):
     heatmaps = _normalise_and_resize(maps, batch.shape[1:3])
     return heatmaps[0] if single else heatmaps
@@ -178,19 +191,44 @@ def cam(model, image, layer_name: str | None = None, class_index: int = 1,
     not fed by the spatial mean of those maps (then CAM is undefined: use :func:`grad_cam`).
     """
     batch, single = _as_batch(image)
+    maps, kernel = cam_parts(model, batch, layer_name, head)
+    heatmaps = cam_from_parts(maps, kernel, class_index, batch.shape[1:3])
+    return heatmaps[0] if single else heatmaps
+
+
+def cam_from_parts(feature_maps, kernel, class_index: int, size) -> np.ndarray:
+    """CAM from its parts (the reference of Exercise 8.1, taught in 08_visualisation_and_demo):
+    ``M_c = feature_maps @ kernel[:, class_index]``, then :func:`normalise_heatmaps` to
+    ``size = (H, W)``. ``feature_maps``: ``(N, h, w, K)``; ``kernel``: ``(K, n_classes)``, as
+    :func:`cam_parts` returns them. Returns ``(N, H, W)`` in [0, 1]."""
+    kernel = np.asarray(kernel, dtype=np.float32)
+    class_index = _check_class_index(class_index, kernel.shape[1])
+    return normalise_heatmaps(np.asarray(feature_maps, dtype=np.float32) @ kernel[:, class_index],
+                              size)
+
+
+def cam_parts(model, images, layer_name: str | None = None, head: str | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """What CAM weights: ``(feature_maps, kernel)`` of a GAP + Dense classifier.
+
+    Taught in 08_visualisation_and_demo (the inputs of Exercise 8.3). ``feature_maps``: the
+    maps ``A_k`` of ``layer_name`` (default :func:`find_last_conv_layer`) for ``images``,
+    ``(N, h, w, K)``; ``kernel``: the Dense weights ``w_kc``, ``(K, n_classes)``. Arguments as in
+    :func:`cam`; ``ValueError`` when the Dense layer is not fed by the global average of the maps.
+    """
+    batch, _ = _as_batch(images)
     feature_model, dense = _parts(model, layer_name, head)
     if dense is None:
         raise ValueError(f"CAM needs a model that ends with a Dense layer after global average "
                          f"pooling; {model.name!r} does not. Use grad_cam instead.")
     kernel = np.asarray(dense.kernel)
-    class_index = _check_class_index(class_index, kernel.shape[1])
     maps, pooled = (np.asarray(t) for t in feature_model(batch, training=False))
     if maps.shape[-1] != kernel.shape[0] or not np.allclose(
             maps.mean(axis=(1, 2)), pooled, rtol=1e-3, atol=1e-4):
         raise ValueError(f"The Dense layer of {model.name!r} is not fed by the global average of "
                          f"layer {layer_name or find_last_conv_layer(model)!r}, so CAM is "
                          "undefined there; use grad_cam (it works for any head).")
-    return _finish(maps @ kernel[:, class_index], batch, single)
+    return maps, kernel
 
 
 def gradcam_weights(gradients) -> np.ndarray:
@@ -219,29 +257,54 @@ def grad_cam(model, image, layer_name: str | None = None, class_index: int = 1,
 
     Arguments as in :func:`cam`; ``layer_name`` may be any layer with feature-map output.
     """
-    import tensorflow as tf
-    from keras import ops
-
     batch, single = _as_batch(image)
-    feature_model, dense = _parts(model, layer_name, head)
-    inputs = tf.convert_to_tensor(batch)
+    heatmaps = grad_cam_from_parts(gradcam_parts(model, layer_name, head), batch, class_index)
+    return heatmaps[0] if single else heatmaps
+
+
+def grad_cam_from_parts(score_model, images, class_index: int = 1) -> np.ndarray:
+    """Grad-CAM from :func:`gradcam_parts`' ``score_model`` (the reference of Exercise 8.3,
+    taught in 08_visualisation_and_demo): differentiate ``scores[:, class_index]`` with respect
+    to the maps under a ``tf.GradientTape``, weight each map by the spatial mean of its gradient
+    (:func:`gradcam_weights`), sum over channels and :func:`normalise_heatmaps` to the images'
+    size. ``images``: ``(N, H, W, 3)``. Returns ``(N, H, W)`` in [0, 1]."""
+    import tensorflow as tf
+
+    batch, _ = _as_batch(images)
     with tf.GradientTape() as tape:
-        maps, second = feature_model(inputs, training=False)
-        if dense is not None:
-            scores = ops.matmul(second, dense.kernel)
-            if dense.use_bias:
-                scores = scores + dense.bias
-        else:
-            scores = second
+        maps, scores = score_model(tf.convert_to_tensor(batch))
         class_index = _check_class_index(class_index, scores.shape[-1])
         score = scores[:, class_index]
     gradients = tape.gradient(score, maps)
     if gradients is None:
-        raise ValueError(f"The class score does not depend on layer {layer_name!r}; pick a layer "
+        raise ValueError("The class score does not depend on these feature maps; pick a layer "
                          "that feeds the output.")
     weights = gradcam_weights(np.asarray(gradients))               # (n, channels)
     maps = np.asarray(maps, dtype=np.float64)
-    return _finish(np.einsum("nhwk,nk->nhw", maps, weights), batch, single)
+    return normalise_heatmaps(np.einsum("nhwk,nk->nhw", maps, weights), batch.shape[1:3])
+
+
+def gradcam_parts(model, layer_name: str | None = None, head: str | None = None):
+    """``score_model(images) -> (feature_maps, class_scores)``: what Grad-CAM differentiates.
+
+    Taught in 08_visualisation_and_demo (the input of Exercise 8.4). ``feature_maps``: the maps
+    of ``layer_name`` (default :func:`find_last_conv_layer`), ``(N, h, w, K)``; ``class_scores``:
+    the LOGITS ``(N, n_classes)`` when the model ends with a Dense layer (the input of its
+    softmax), else the model's output. Both are TensorFlow tensors computed in inference mode, so
+    a ``tf.GradientTape`` around the call can differentiate the scores with respect to the maps.
+    """
+    from keras import ops
+
+    feature_model, dense = _parts(model, layer_name, head)
+
+    def score_model(images):
+        maps, second = feature_model(images, training=False)
+        if dense is None:
+            return maps, second
+        scores = ops.matmul(second, dense.kernel)
+        return maps, (scores + dense.bias if dense.use_bias else scores)
+
+    return score_model
 
 
 def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
@@ -292,6 +355,25 @@ def inside_fraction(heatmaps, masks) -> np.ndarray:
     safe = np.where(total > 0, total, 1.0)
     share = np.where(total > 0, (heatmaps * inside).sum(axis=1) / safe, np.nan)
     return float(share[0]) if single else share
+
+
+def pointing_game(heatmaps, masks) -> float:
+    """Share of images whose heatmap PEAK lies inside the lesion (Zhang et al., 2016). Taught in
+    08_visualisation_and_demo (the reference of Exercise 8.5).
+
+    ``heatmaps``: ``(N, H, W)``; ``masks``: the same shape, 0/255, 0/1 or bool (lesion: ``> 0.5``).
+    The peak is the first maximum in row-major order (``np.argmax``); an all-zero heatmap points
+    nowhere and counts as a miss.
+    """
+    heatmaps = np.asarray(heatmaps, dtype=np.float64)
+    lesion = np.asarray(masks, dtype=np.float64) > 0.5
+    if heatmaps.shape != lesion.shape or heatmaps.ndim != 3:
+        raise ValueError(f"heatmaps {heatmaps.shape} and masks {lesion.shape} must both be "
+                         "(n, height, width).")
+    flat = heatmaps.reshape(len(heatmaps), -1)
+    peaks = np.argmax(flat, axis=1)
+    hits = lesion.reshape(len(lesion), -1)[np.arange(len(flat)), peaks] & (flat.max(axis=1) > 0)
+    return float(hits.mean())
 
 
 # --------------------------------------------------------------------------- features, t-SNE

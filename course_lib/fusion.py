@@ -27,7 +27,8 @@ __all__ = [
     "weighted_average", "weight_scores", "search_weight", "classification_metric",
     "segmentation_metric", "sensitivity_specificity_curve", "threshold_for_sensitivity",
     "model_size", "fusion_size", "get_member", "member_probabilities", "member_prob_maps",
-    "predict_members", "comparison_table", "chosen_weight", "fused_model",
+    "predict_members", "comparison_table", "chosen_weight", "fused_model", "mean_jaccard",
+    "fuse_at_original_size", "sensitivity_specificity",
 ]
 
 #: The weights :func:`search_weight` tries by default: 0, 0.05, ..., 1 (21 values).
@@ -114,13 +115,16 @@ def _check_grid(grid) -> np.ndarray:
     return grid
 
 
-def weight_scores(prob_a, prob_b, y_true, metric: Callable, grid=None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def weight_scores(prob_a, prob_b, y_true, metric: Callable, grid=None,
+                  fuse: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``metric(y_true, w * prob_a + (1 - w) * prob_b)`` for every ``w`` of ``grid``.
 
     Taught in 07_fusion (the "metric vs w" plot). Returns ``(grid, scores)`` as float arrays;
-    a metric that is undefined for some ``w`` may return NaN there.
+    a metric that is undefined for some ``w`` may return NaN there. ``fuse(probabilities,
+    weights)`` computes the weighted average (default :func:`weighted_average`; 07_fusion passes
+    the student's Exercise 7.1).
     """
+    fuse = weighted_average if fuse is None else fuse
     if not callable(metric):
         raise ValueError("metric must be a function metric(y_true, y_score) -> float (higher is "
                          "better), e.g. fusion.classification_metric('AP').")
@@ -130,12 +134,13 @@ def weight_scores(prob_a, prob_b, y_true, metric: Callable, grid=None
     if prob_a.shape != prob_b.shape:
         raise ValueError(f"prob_a has shape {prob_a.shape} but prob_b has {prob_b.shape}; the two "
                          "models must be predicted on the same images.")
-    scores = np.array([float(metric(y_true, weighted_average([prob_a, prob_b], [w, 1.0 - w])))
+    scores = np.array([float(metric(y_true, fuse([prob_a, prob_b], [w, 1.0 - w])))
                        for w in grid])
     return grid, scores
 
 
-def search_weight(prob_a, prob_b, y_true, metric: Callable, grid=None) -> float:
+def search_weight(prob_a, prob_b, y_true, metric: Callable, grid=None,
+                  fuse: Callable | None = None) -> float:
     """The weight ``w`` of ``prob_a`` that maximises ``metric(y_true, w·a + (1 − w)·b)``.
 
     Taught in 07_fusion. Call it on VALIDATION predictions, never on the test split.
@@ -152,9 +157,9 @@ def search_weight(prob_a, prob_b, y_true, metric: Callable, grid=None) -> float:
     Ties: among the weights whose score equals the best (within 1e-12), the one closest to 0.5
     wins -- equal weights, the paper's default, unless the data say otherwise; when two are
     equally close (e.g. 0.4 and 0.6) the smaller one. Weights with a NaN score are skipped;
-    ``ValueError`` when every score is NaN.
+    ``ValueError`` when every score is NaN. ``fuse``: as in :func:`weight_scores`.
     """
-    grid, scores = weight_scores(prob_a, prob_b, y_true, metric, grid)
+    grid, scores = weight_scores(prob_a, prob_b, y_true, metric, grid, fuse)
     valid = ~np.isnan(scores)
     if not valid.any():
         raise ValueError("the metric is NaN for every weight (e.g. AP on a validation set with a "
@@ -210,6 +215,45 @@ def segmentation_metric(name: str = "JA", threshold: float = 0.5) -> Callable:
     return metric
 
 
+def mean_jaccard(true_masks, prob_maps, threshold: float = 0.5) -> float:
+    """Per-image Jaccard index of ``prob_maps > threshold`` against the true masks, averaged
+    over the images: ISIC 2016's segmentation ranking metric. Taught in 07_fusion (the
+    reference of Exercise 7.3, the metric of the segmentation weight search).
+
+    ``true_masks``: ``(N, H, W)`` or ``(N, H, W, 1)`` (or a list of 2-D masks) in any binary
+    encoding -- 0/255 uint8, 0/1 float, bool (:func:`course_lib.metrics.binarize`);
+    ``prob_maps``: matching probability maps. An image whose truth and prediction are both
+    empty scores 1.
+    """
+    from . import metrics
+
+    scores = []
+    for truth, prob in zip(list(true_masks), list(prob_maps), strict=True):
+        lesion = metrics.binarize(np.squeeze(np.asarray(truth)))
+        predicted = np.squeeze(np.asarray(prob, dtype=np.float64)) > threshold
+        union = np.logical_or(lesion, predicted).sum()
+        scores.append(1.0 if union == 0 else np.logical_and(lesion, predicted).sum() / union)
+    return float(np.mean(scores))
+
+
+def fuse_at_original_size(prob_maps: Sequence, weights: Sequence[float], sizes) -> list:
+    """Fuse segmentation members' probability maps and bring each fused map back to its
+    original mask size: the paper's segmentation fusion, scored by the challenge rule.
+    Taught in 07_fusion (the reference of Exercise 7.4).
+
+    ``prob_maps``: one array per model, ``(N, h, w)`` or ``(N, h, w, 1)`` at the model's input
+    size; ``weights``: one per model (normalised, as :func:`weighted_average`); ``sizes``: one
+    ``(height, width)`` per image. The maps are averaged pixel by pixel FIRST, then each fused
+    map is resized bilinearly (:func:`course_lib.models.unet.upsample_probabilities`) -- the
+    caller thresholds at 0.5. Returns a list of N float32 arrays of shape ``sizes[i]``.
+    """
+    from .models.unet import upsample_probabilities
+
+    squeezed = [np.asarray(p, dtype=np.float64) for p in prob_maps]
+    squeezed = [p[..., 0] if p.ndim == 4 else p for p in squeezed]
+    return upsample_probabilities(weighted_average(squeezed, weights), sizes)
+
+
 # --------------------------------------------------------------------------- thresholds
 
 def _labels_and_scores(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
@@ -242,6 +286,14 @@ def sensitivity_specificity_curve(y_true, y_score, thresholds=None) -> dict:
     se = (predicted & truth).sum(axis=1) / positives if positives else np.ones(len(thresholds))
     sp = ((~predicted) & ~truth).sum(axis=1) / negatives if negatives else np.ones(len(thresholds))
     return {"threshold": thresholds, "SE": se.astype(np.float64), "SP": sp.astype(np.float64)}
+
+
+def sensitivity_specificity(y_true, y_score, threshold: float = 0.5) -> tuple[float, float]:
+    """``(SE, SP)`` of the rule "melanoma when ``score > threshold``" (strict, as the challenge
+    scores). Taught in 07_fusion (the reference of Exercise 7.5). With no melanoma (no benign
+    lesion) in ``y_true``, SE (SP) is 1.0, as in :func:`sensitivity_specificity_curve`."""
+    curve = sensitivity_specificity_curve(y_true, y_score, [float(threshold)])
+    return float(curve["SE"][0]), float(curve["SP"][0])
 
 
 def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:

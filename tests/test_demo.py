@@ -181,3 +181,21 @@ def test_widget_shows_the_note_and_handles_uploads():
     assert controls["figure"].layout.display == "none"
     controls["example"].value = "second"
     assert "second" in controls["text"].value and controls["figure"].layout.display is None
+
+
+def test_diagnose_shows_an_injected_heatmap():
+    """08_visualisation_and_demo passes the student's CAM; the default stays explain.cam."""
+    classifiers = {"a": classifier(0), "b": classifier(1)}
+    photo = _photo()
+    seen = []
+
+    def flat(model, image):
+        seen.append((model, np.shape(image)))
+        return np.full(np.shape(image)[:2], 0.25, dtype=np.float32)
+
+    diagnosis = demo.diagnose(photo, classifiers, heatmap=flat, cam_model="b")
+    assert seen == [(classifiers["b"], (SIZE, SIZE, 3))]
+    np.testing.assert_array_equal(diagnosis.cam, np.full((SIZE, SIZE), 0.25, np.float32))
+    app = demo.DemoApp(classifiers, heatmap=flat)
+    text, figure = app.analyse(photo, "photo")
+    assert len(seen) == 2 and "photo" in text

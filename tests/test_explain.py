@@ -243,3 +243,43 @@ def test_silhouette_ignores_rounding_noise():
     base = np.tile(np.linspace(0.01, 0.05, 16), (12, 1))
     noisy = base + np.random.default_rng(0).normal(0, 1e-10, base.shape)
     assert explain.silhouette(noisy, np.repeat([0, 1], 6)) == 0.0
+
+
+# --------------------------------------------------------------------------- the exercises' parts
+def test_cam_parts_give_the_maps_and_the_dense_kernel():
+    model = colour_model()
+    image, red, green = two_patch_image()
+    maps, kernel = explain.cam_parts(model, image)
+    assert maps.shape == (1, 8, 8, 2) and kernel.shape == (2, 2)
+    np.testing.assert_allclose(maps[0, ..., 0], image[..., 0], atol=1e-6)   # map 0 = red
+    np.testing.assert_allclose(kernel, [[-1, 1], [1, -1]])
+    by_parts = explain.normalise_heatmaps(maps @ kernel[:, 1], (8, 8))
+    np.testing.assert_allclose(by_parts[0], explain.cam(model, image), atol=1e-6)
+
+
+def test_gradcam_parts_give_maps_and_logits_a_tape_can_differentiate():
+    import tensorflow as tf
+
+    model = colour_model()
+    image, _, _ = two_patch_image()
+    score_model = explain.gradcam_parts(model)
+    batch = tf.convert_to_tensor(image[None])
+    with tf.GradientTape() as tape:
+        maps, scores = score_model(batch)
+        score = scores[:, 1]
+    # logits, not probabilities: melanoma logit = mean(red) - mean(green)
+    expected = float(image[..., 0].mean() - image[..., 1].mean())
+    assert float(score[0]) == pytest.approx(expected, rel=1e-5)
+    gradients = np.asarray(tape.gradient(score, maps))
+    np.testing.assert_allclose(gradients[0, ..., 0], np.full((8, 8), -1 / 64 * -1), atol=1e-7)
+    np.testing.assert_allclose(gradients[0, ..., 1], np.full((8, 8), -1 / 64), atol=1e-7)
+
+
+def test_normalise_heatmaps_relu_resize_and_peak_one():
+    maps = np.array([[[-1.0, 2.0], [0.0, 4.0]], [[-3.0, -1.0], [-2.0, -5.0]]])
+    out = explain.normalise_heatmaps(maps, (2, 2))
+    np.testing.assert_allclose(out[0], [[0, 0.5], [0, 1]])
+    np.testing.assert_array_equal(out[1], np.zeros((2, 2)))
+    assert explain.normalise_heatmaps(maps, (4, 6)).shape == (2, 4, 6)
+    with pytest.raises(ValueError, match="n, height, width"):
+        explain.normalise_heatmaps(maps[0], (2, 2))

@@ -295,3 +295,41 @@ def test_chosen_weight_reads_the_07_record(tmp_path, monkeypatch):
                           extra={"weight": 0.35})
     assert fusion.chosen_weight("smoke", "fusion") == 0.35
     assert fusion.chosen_weight("smoke", "unet-fusion") is None
+
+
+# --------------------------------------------------------------------------- exercise references
+def test_mean_jaccard_reads_any_mask_encoding_and_averages_per_image():
+    truth = np.zeros((2, 2, 3), dtype=np.uint8)
+    truth[0, 0, :2] = 255                       # 2 lesion pixels
+    prob = np.zeros((2, 2, 3))
+    prob[0, 0, :] = 0.9                         # 3 predicted, 2 right -> 2 / 3
+    prob[1, 0, 0] = 0.5                         # 0.5 is background: both empty -> 1
+    assert fusion.mean_jaccard(truth, prob) == pytest.approx((2 / 3 + 1) / 2)
+    assert fusion.mean_jaccard(truth > 0, prob) == pytest.approx((2 / 3 + 1) / 2)
+    assert fusion.mean_jaccard((truth > 0).astype(float)[..., None], prob[..., None]) == \
+        pytest.approx((2 / 3 + 1) / 2)
+    with pytest.raises(ValueError):
+        fusion.mean_jaccard(truth, prob[:1])
+
+
+def test_fuse_at_original_size_fuses_first_then_resizes_each_map():
+    a = np.zeros((2, 2, 2, 1))
+    a[0, 0, 0, 0] = 1.0
+    b = np.full((2, 2, 2), 0.4)
+    out = fusion.fuse_at_original_size([a, b], [1, 3], [(2, 2), (4, 6)])
+    assert [m.shape for m in out] == [(2, 2), (4, 6)]
+    np.testing.assert_allclose(out[0], [[0.55, 0.3], [0.3, 0.3]], atol=1e-6)
+    np.testing.assert_allclose(out[1], np.full((4, 6), 0.3), atol=1e-6)
+
+
+def test_sensitivity_specificity_is_strict_and_one_without_a_class():
+    assert fusion.sensitivity_specificity([1, 1, 0, 0], [0.9, 0.5, 0.6, 0.1], 0.5) == (0.5, 0.5)
+    assert fusion.sensitivity_specificity([0, 0], [0.3, 0.7], 0.4) == (1.0, 0.5)
+    assert fusion.sensitivity_specificity([1, 1], [0.3, 0.7], 0.4) == (0.5, 1.0)
+
+
+def test_weight_scores_use_an_injected_fuse():
+    grid, scores = fusion.weight_scores(np.array([1.0, 0.0]), np.array([0.0, 1.0]),
+                                        np.array([1, 0]), lambda y, p: float(p[0]),
+                                        grid=[0.0, 1.0], fuse=lambda arrays, w: arrays[1])
+    np.testing.assert_array_equal(scores, [0.0, 0.0])   # the injected fuse ignores prob_a
