@@ -122,6 +122,11 @@ def _check_labels(labels, name: str = "labels") -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty 1-D integer array (0 = benign, "
                          f"1 = melanoma); got dtype {labels.dtype}, shape {labels.shape}. "
                          "Convert one-hot labels with labels.argmax(axis=1).")
+    other = np.setdiff1d(np.unique(labels), (0, 1))
+    if other.size:
+        raise ValueError(f"{name} must hold 0 (benign) and 1 (melanoma) only; got the value(s) "
+                         f"{other[:5].tolist()}. Map the classes to 0/1 first, e.g. "
+                         "labels = (diagnosis == 'melanoma').astype(int).")
     return labels
 
 

@@ -128,6 +128,8 @@ CASES = [
      ValueError, ["'rotate'"], ["Valid ops: rot90"]),
     ("pairs/one-hot-labels", lambda t: pairs.method1_indices(np.zeros((4, 2))), ValueError,
      ["shape (4, 2)"], ["argmax(axis=1)"]),
+    ("pairs/labels-not-binary", lambda t: pairs.method1_indices(np.array([0, 2, 1, 1])),
+     ValueError, ["[2]"], ["0 (benign) and 1 (melanoma) only", "Map the classes to 0/1"]),
     ("models/unknown-encoder", _keras(lambda b, u: u.build_unet("resnet7", (64, 64, 3))),
      ValueError, ["'resnet7'"], ["Valid encoders: mobilenet"]),
     ("models/unknown-backbone", _keras(lambda b, u: b.build_backbone("mobilenetv9",

@@ -208,7 +208,7 @@ def test_pair_sequence_augment_and_errors():
     np.testing.assert_array_equal(x1, images[first][:, :, ::-1].astype(np.float32))
     with pytest.raises(ValueError, match="one image per label"):
         pairs.PairSequence(images[:10], labels, batch_size=8)
-    with pytest.raises(ValueError, match="0..1"):
+    with pytest.raises(ValueError, match=r"0 \(benign\) and 1 \(melanoma\) only"):
         pairs.PairSequence(images, labels + 1, batch_size=8)
     with pytest.raises(ValueError, match="output_names"):
         pairs.PairSequence(images, labels, batch_size=8, output_names=("a", "b"))
