@@ -34,6 +34,7 @@ from keras import ops
 __all__ = [
     "EPSILON", "BinaryFocalLoss", "CategoricalFocalLoss", "focal_loss", "categorical_focal_loss",
     "paper_eq4_focal_loss", "focal_loss_numpy", "cross_entropy_numpy",
+    "inverse_frequency_alpha", "numerical_gradient", "autodiff_gradient", "relative_error",
 ]
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (Keras' epsilon).
@@ -205,6 +206,64 @@ def cross_entropy_numpy(y, p, epsilon: float = EPSILON) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=np.float64), epsilon, 1.0 - epsilon)
     return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
 
+
+
+def inverse_frequency_alpha(labels) -> float:
+    """The inverse-frequency focal-loss alpha for 0/1 ``labels``: the share of benign (0) labels,
+    so that alpha (the weight of melanoma) is large when melanoma is rare (1 : 4 -> 0.8).
+
+    Taught in 05_focal_loss (Exercise 5.2).
+    """
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size == 0:
+        raise ValueError("inverse_frequency_alpha needs at least one label.")
+    return float(np.mean(labels == 0))
+
+
+def numerical_gradient(f, x, h: float = 1e-5) -> np.ndarray:
+    """Central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every element of ``x``.
+
+    Taught in 05_focal_loss (Exercise 5.4, the CS231n gradient check). ``f`` maps an array shaped
+    like ``x`` to one number; ``x`` is not modified (a float64 copy is perturbed). Returns an
+    array shaped like ``x``. The error is O(h^2), against O(h) for forward differences.
+    """
+    x = np.array(x, dtype=np.float64)  # a copy: the caller's array stays as it is
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + h
+        plus = float(f(x))
+        x[index] = original - h
+        minus = float(f(x))
+        x[index] = original
+        gradient[index] = (plus - minus) / (2.0 * h)
+    return gradient
+
+
+def autodiff_gradient(loss, y_true, logits) -> np.ndarray:
+    """The gradient of ``loss(y_true, softmax(logits))`` with respect to ``logits``, by
+    automatic differentiation (``tf.GradientTape``), in float64, as a NumPy array.
+
+    Taught in 05_focal_loss (Exercise 5.5). ``loss`` is a Keras loss (its reduction applies:
+    the default averages over the batch), ``logits`` an ``(N, 2)`` array.
+    """
+    import tensorflow as tf
+
+    logits = tf.constant(np.asarray(logits, dtype=np.float64))
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = loss(tf.constant(np.asarray(y_true, dtype=np.float64)), tf.nn.softmax(logits))
+    return np.asarray(tape.gradient(value, logits), dtype=np.float64)
+
+
+def relative_error(a, b, floor: float = 1e-12) -> float:
+    """The CS231n relative error ``max |a - b| / max(|a|, |b|)`` (element-wise, then the worst).
+
+    Taught in 05_focal_loss. About 1e-7 or less: the analytic gradient is right; 1e-4 or more:
+    look for a bug.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)))
 
 # =============================================================================================
 # Segmentation losses (06_unet_segmentation): BCE + Dice of Eq. 6-11 and the focal variant of

@@ -219,3 +219,95 @@ def test_plot_dc_architecture_returns_a_figure():
     matplotlib.use("Agg")
     figure = D.plot_dc_architecture()
     assert figure.axes and hasattr(figure, "savefig")
+
+
+# ------------------------------------------------------------------ injection points (issue 11)
+def test_squared_difference_and_assemble_match_build_dc_model():
+    """assemble_dc_model is build_dc_model's assembly step; squared_difference is Eq. 2."""
+    f1, f2 = np.array([[1.0, -2.0]], "float32"), np.array([[3.0, 0.5]], "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(D.squared_difference(f1, f2)),
+                               [[4.0, 6.25]])
+    keras.backend.clear_session()
+    from course_lib.models import build_backbone
+
+    backbone = build_backbone("mobilenet", input_shape=(SIZE, SIZE, 3), name="backbone")
+    assembled = D.assemble_dc_model(backbone, (SIZE, SIZE, 3))
+    built = D.build_dc_model("mobilenet", input_shape=(SIZE, SIZE, 3))
+    assert trainable_count(assembled) == trainable_count(built)
+    D.copy_dc_weights(assembled, built)
+    x1, x2 = images(2, 1), images(2, 2)
+    ours, theirs = assembled([x1, x2]), built([x1, x2])
+    for key in ("cls1", "cls2", "same"):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ours[key]),
+                                   keras.ops.convert_to_numpy(theirs[key]), atol=1e-5)
+    assert sorted(D.dc_head_layers(built)) == ["cls1", "cls2", "same", "same_fc"]
+    with pytest.raises(ValueError, match="no layer named"):
+        D.dc_head_layers(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
+
+
+def _tiny_splits(size=32):
+    from course_lib.data.splits import Splits
+
+    rng = np.random.default_rng(0)
+
+    def pictures(n):
+        return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+    labels = np.array([0, 1] * 4)
+    return Splits(pictures(8), labels, None, pictures(4), labels[:4], None, pictures(4),
+                  labels[:4], None, list(range(8)), list(range(4)), list(range(4)), size)
+
+
+def test_train_and_evaluate_use_the_injected_functions(tmp_path, monkeypatch):
+    """train_dc_model(build_model=, compile_model=) trains the given builder's model, compiled by
+    the given function, and saves the course's architecture; evaluate_dc_model(select=) uses the
+    given head selection."""
+    import dataclasses
+
+    from course_lib import config
+
+    monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
+    profile = dataclasses.replace(config.get_profile("smoke"), image_size=32, batch_size=4)
+    splits = _tiny_splits()
+    train_pairs, val_pairs = D.dc_pair_sequences(splits, profile)
+    calls = []
+
+    class Difference(keras.layers.Layer):  # a "student" layer the saved model must not need
+        def call(self, inputs):
+            return keras.ops.square(inputs[0] - inputs[1])
+
+    def build_model(backbone_model, input_shape):
+        calls.append(("build", backbone_model.name, tuple(input_shape)))
+        return D.assemble_dc_model(backbone_model, input_shape, distance_layer=Difference)
+
+    def compile_model(model, loss="categorical_crossentropy", **kwargs):
+        calls.append(("compile", loss))
+        return D.compile_dc_model(model, loss=loss, **kwargs)
+
+    model, history, _ = D.train_dc_model("mobilenet", train_pairs, val_pairs, profile,
+                                         name="dc-injected", epochs=1, steps_per_epoch=1,
+                                         verbose=0, build_model=build_model,
+                                         compile_model=compile_model)
+    assert calls == [("build", "backbone", (32, 32, 3)), ("compile", "categorical_crossentropy")]
+    assert isinstance(model.get_layer("discriminant"), Difference)
+    assert np.isfinite(history.history["loss"]).all()
+    from course_lib import train
+
+    saved = keras.saving.load_model(train.saved_model_path(profile, "dc-injected"), compile=False)
+    assert isinstance(saved.get_layer("discriminant"), D.SquaredDifference)
+    x1, x2 = splits.x_val.astype("float32"), splits.x_test.astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(saved([x1, x2])["same"]),
+                               keras.ops.convert_to_numpy(model([x1, x2])["same"]), atol=1e-5)
+
+    chosen = []
+
+    def select(m, val_images, val_labels):
+        chosen.append(len(val_images))
+        return "cls2", {"cls1": 0.1, "cls2": 0.9}
+
+    result = D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected",
+                                 profile=profile, n_boot=10, select=select)
+    assert chosen == [4] and result["head"] == "cls2" and D.selected_head(model) == "cls2"
+    with pytest.raises(ValueError, match="select returned head"):
+        D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected", profile=profile,
+                            n_boot=10, select=lambda m, x, y: ("both", {}))

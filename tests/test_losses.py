@@ -171,3 +171,26 @@ def test_usable_in_compile_and_fit():
     history = softmax.fit(x, np.eye(2, dtype="float32")[y.astype(int)], epochs=1, batch_size=16,
                           verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+# ------------------------------------------------------------------ helpers of 05's exercises
+def test_inverse_frequency_alpha_and_gradient_helpers():
+    from course_lib import losses as L
+
+    assert L.inverse_frequency_alpha([0, 0, 0, 0, 1]) == 0.8
+    assert L.inverse_frequency_alpha(np.array([[1, 0], [1, 1]])) == 0.25
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    before = x.copy()
+    gradient = L.numerical_gradient(lambda v: float(np.sum(v ** 3)), x, h=1e-4)
+    np.testing.assert_allclose(gradient, 3 * x ** 2, atol=1e-6)
+    assert np.array_equal(x, before)
+    import keras
+
+    logits = np.array([[0.3, -1.2], [2.0, 0.5]])
+    y_true = np.eye(2)[[1, 0]]
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        L.autodiff_gradient(keras.losses.CategoricalCrossentropy(), y_true, logits),
+        (softmax - y_true) / 2, atol=1e-7)
+    assert L.relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert abs(L.relative_error([1.0], [1.1]) - 0.1 / 1.1) < 1e-12

@@ -31,6 +31,7 @@ from .backbones import build_backbone
 __all__ = [
     "train_dc_model", "evaluate_dc_model",
     "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
+    "squared_difference", "assemble_dc_model", "dc_head_layers", "copy_dc_weights",
     "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
     "select_head", "selected_head", "dc_pair_sequences", "plot_dc_architecture",
 ]
@@ -63,6 +64,34 @@ class SquaredDifference(layers.Layer):
         return input_shape[0]
 
 
+def squared_difference(f1, f2):
+    """Eq. (2) as a function: ``(f1 - f2)^2`` element by element, with ``keras.ops`` (works on
+    arrays, tensors and symbolic tensors). Taught in 04_discriminant_network (Exercise 4.1)."""
+    return ops.square(ops.subtract(f1, f2))
+
+
+def assemble_dc_model(backbone: keras.Model, input_shape, distance_layer=SquaredDifference,
+                      name: str | None = None) -> keras.Model:
+    """The three branches of Fig. 2 around an existing ``backbone`` (image -> feature vector).
+
+    Taught in 04_discriminant_network (Exercise 4.3). ``backbone`` is called on both inputs (one
+    set of weights); ``distance_layer`` is the class of the Eq. (2) layer (instantiated once,
+    named "discriminant"). Inputs "x1", "x2"; outputs ``{"cls1", "cls2", "same"}``, each a
+    ``(N, 2)`` softmax (Dense layers named "cls1", "cls2", "same_fc", "same").
+    """
+    x1 = keras.Input(shape=tuple(input_shape), name="x1")
+    x2 = keras.Input(shape=tuple(input_shape), name="x2")
+    f1 = backbone(x1)
+    f2 = backbone(x2)  # the same layer object: one set of weights
+    cls1 = layers.Dense(2, activation="softmax", name="cls1", dtype="float32")(f1)
+    cls2 = layers.Dense(2, activation="softmax", name="cls2", dtype="float32")(f2)
+    distance = distance_layer(name="discriminant")([f1, f2])
+    hidden = layers.Dense(512, activation="relu", name="same_fc")(distance)
+    same = layers.Dense(2, activation="softmax", name="same", dtype="float32")(hidden)
+    return keras.Model([x1, x2], {"cls1": cls1, "cls2": cls2, "same": same},
+                       name=name or "dc_model")
+
+
 def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weights=None,
                    name: str | None = None) -> keras.Model:
     """The DC model of Fig. 2: inputs ``[x1, x2]``, outputs ``{"cls1", "cls2", "same"}``.
@@ -75,21 +104,55 @@ def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weigh
     Inputs are float32 RGB in [0, 255], named "x1" and "x2". Outputs are a dict of three
     ``(N, 2)`` softmax tensors: ``cls1`` / ``cls2`` classify x1 / x2 (column 1 = melanoma),
     ``same`` says whether they share a class (column 1 = same class). The shared backbone is the
-    nested layer ``model.get_layer("backbone")``.
+    nested layer ``model.get_layer("backbone")``. Built by :func:`assemble_dc_model`.
     """
     feature_model = build_backbone(backbone, input_shape=input_shape, weights=weights,
                                    name="backbone")
-    x1 = keras.Input(shape=feature_model.input.shape[1:], name="x1")
-    x2 = keras.Input(shape=feature_model.input.shape[1:], name="x2")
-    f1 = feature_model(x1)
-    f2 = feature_model(x2)  # the same layer object: one set of weights
-    cls1 = layers.Dense(2, activation="softmax", name="cls1", dtype="float32")(f1)
-    cls2 = layers.Dense(2, activation="softmax", name="cls2", dtype="float32")(f2)
-    distance = SquaredDifference(name="discriminant")([f1, f2])
-    hidden = layers.Dense(512, activation="relu", name="same_fc")(distance)
-    same = layers.Dense(2, activation="softmax", name="same", dtype="float32")(hidden)
-    return keras.Model([x1, x2], {"cls1": cls1, "cls2": cls2, "same": same},
-                       name=name or f"dc_{backbone.strip().lower()}")
+    return assemble_dc_model(feature_model, feature_model.input.shape[1:],
+                             name=name or f"dc_{backbone.strip().lower()}")
+
+
+def dc_head_layers(model: keras.Model) -> dict:
+    """The layers of a DC model by role: ``{"cls1", "cls2", "same", "same_fc"}`` -> layer.
+
+    Taught in 04_discriminant_network (the check of Exercise 4.3 and :func:`train_dc_model`
+    use it to copy weights between two DC models built by different code). "cls1", "cls2" and
+    "same" are found by name; "same_fc" is the one other Dense layer of the model. Raises
+    ``ValueError`` saying what is missing.
+    """
+    found = {}
+    for role in ("cls1", "cls2", "same"):
+        if not _has_layer(model, role):
+            raise ValueError(f"the model has no layer named {role!r}; name the Dense layers of "
+                             "the three heads 'cls1', 'cls2' and 'same'")
+        found[role] = model.get_layer(role)
+    others = [layer for layer in model.layers if isinstance(layer, layers.Dense)
+              and layer.name not in ("cls1", "cls2", "same")]
+    if len(others) != 1:
+        raise ValueError(f"expected exactly one more Dense layer (Dense(512, relu) between D and "
+                         f"'same'), found {len(others)}: {[layer.name for layer in others]}")
+    found["same_fc"] = others[0]
+    return found
+
+
+def copy_dc_weights(source: keras.Model, target: keras.Model) -> keras.Model:
+    """Copy the head weights of DC model ``source`` into ``target``, layer by role
+    (:func:`dc_head_layers`), and the backbone's when both have a layer named "backbone".
+
+    Taught in 04_discriminant_network. Returns ``target``. Raises ``ValueError`` when a weight
+    shape differs (the two models are not the same architecture).
+    """
+    pairs = list(zip(dc_head_layers(source).items(), dc_head_layers(target).values()))
+    if _has_layer(source, "backbone") and _has_layer(target, "backbone"):
+        pairs.append((("backbone", source.get_layer("backbone")), target.get_layer("backbone")))
+    for (role, from_layer), to_layer in pairs:
+        weights = from_layer.get_weights()
+        shapes = [w.shape for w in weights], [tuple(w.shape) for w in to_layer.weights]
+        if [tuple(s) for s in shapes[0]] != shapes[1]:
+            raise ValueError(f"layer {role!r}: weight shapes {shapes[1]} differ from the "
+                             f"reference's {[tuple(s) for s in shapes[0]]}")
+        to_layer.set_weights(weights)
+    return target
 
 
 def dc_losses(classification_loss="categorical_crossentropy") -> dict:
@@ -302,7 +365,7 @@ def dc_pair_sequences(splits, profile, augment: bool = True, seed: int | None = 
 def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str | None = None,
                    loss="categorical_crossentropy", epochs: int | None = None,
                    steps_per_epoch: int | None = None, seed: int | None = None,
-                   fresh: bool = False, verbose: int = 2):
+                   fresh: bool = False, verbose: int = 2, build_model=None, compile_model=None):
     """Build, compile and train one DC model the way notebooks 04 and 05 do.
 
     Taught in 04_discriminant_network (05 passes ``loss=focal``; 07 trains a missing fusion
@@ -311,36 +374,55 @@ def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str 
     the hardware settings (:func:`course_lib.train.fresh_session`: mixed precision and XLA on a
     GPU in lab/paper, the model built in :func:`course_lib.train.strategy_scope`),
     and :func:`course_lib.train.fit` (the paper's protocol; saves ``runs/<profile>/models/<name>``).
-    Returns ``(model, history, seconds)``.
+
+    Injection points (the student's code, notebook 04): ``build_model(backbone_model,
+    input_shape) -> model`` replaces :func:`assemble_dc_model` around the profile's backbone
+    (named "backbone"); ``compile_model(model, loss=..., **compile_options)`` replaces
+    :func:`compile_dc_model`. A model built by ``build_model`` is also saved as the course's
+    architecture (weights copied by role) so that later notebooks can load it without the
+    student's classes. Returns ``(model, history, seconds)``.
     """
     from .. import runtime, train
 
     name = name or f"dc-{backbone}"
     train.fresh_session(profile, seed)  # also re-applies mixed precision on a GPU
-    size = profile.image_size
+    shape = (profile.image_size, profile.image_size, 3)
     with train.strategy_scope():  # mirrored over several GPUs; no change on one device
-        model = build_dc_model(backbone, input_shape=(size, size, 3), weights=profile.weights)
-        compile_dc_model(model, loss=loss, **train.compile_options(profile))
+        if build_model is None:
+            model = build_dc_model(backbone, input_shape=shape, weights=profile.weights)
+        else:
+            model = build_model(build_backbone(backbone, input_shape=shape,
+                                               weights=profile.weights, name="backbone"), shape)
+        (compile_model or compile_dc_model)(model, loss=loss, **train.compile_options(profile))
     with runtime.Timer() as timer:
         history = train.fit(model, train_pairs, val_pairs, profile=profile, name=name,
                             epochs=epochs, steps_per_epoch=steps_per_epoch, fresh=fresh,
                             verbose=verbose)
+    if build_model is not None:  # save the course's architecture with the trained weights
+        portable = copy_dc_weights(model, build_dc_model(backbone, input_shape=shape))
+        portable.save(train.saved_model_path(profile, name))
     return model, history, timer.seconds
 
 
 def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epochs=None,
-                      wall_seconds=None, n_boot: int = 1000, extra: dict | None = None) -> dict:
+                      wall_seconds=None, n_boot: int = 1000, extra: dict | None = None,
+                      select=None) -> dict:
     """Test numbers of a trained DC model, as the paper reports them, recorded for the report.
 
     Taught in 04_discriminant_network (reused by 05). The head is chosen on the validation split
     by AP (:func:`select_head`); the test set is scored once with that head
     (:func:`course_lib.evaluation.evaluate_classification`, bootstrap intervals, one result
     record) and, for comparison only, with the mean of both heads. Returns the evaluation dict
-    plus ``head``, ``validation_ap`` and ``mean_of_heads``.
+    plus ``head``, ``validation_ap`` and ``mean_of_heads``. ``select(model, val_images,
+    val_labels) -> (head, {"cls1": ap, "cls2": ap})`` replaces :func:`select_head` (the
+    student's head selection, Exercise 4.5).
     """
     from .. import evaluation, metrics
 
-    head, validation = select_head(model, splits.x_val, splits.y_val, metric="ap")
+    head, validation = (select or select_head)(model, splits.x_val, splits.y_val)
+    if head not in HEADS:
+        raise ValueError(f"select returned head {head!r}; expected 'cls1' or 'cls2'.")
+    _SELECTED_HEADS[model] = head
     print(f"{name}: validation AP cls1 {validation['cls1']:.3f}, cls2 {validation['cls2']:.3f}"
           f" -> {head}")
     mean_of_heads = metrics.classification_scores(
