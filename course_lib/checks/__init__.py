@@ -23,7 +23,7 @@ The student's code is then the code the notebook uses. A later cell asks for it 
 :func:`use`, which returns the student's function when its check passed and the course's
 reference otherwise, saying which in one line::
 
-    assemble = checks.use("4.2", assemble_dc_model, reference=discriminant.assemble_dc_model)
+    assemble = checks.use("4.3", assemble_dc_model, reference=discriminant.assemble_dc_model)
     model = assemble(backbone, input_shape)      # the student's model, or the reference
 
 Writing checks for a notebook
@@ -320,8 +320,8 @@ def use(exercise_id: str, fn: Any, reference: Callable) -> Callable:
     """The function the notebook goes on with: the student's ``fn`` when its check passes,
     otherwise ``reference`` (the course's implementation in course_lib). Prints ONE line::
 
-        → Exercise 4.2 solved: the notebook goes on with your assemble_dc_model().
-        → Exercise 4.2 not solved yet: the notebook goes on with the course's reference,
+        → Exercise 4.3 solved: the notebook goes on with your assemble_dc_model().
+        → Exercise 4.3 not solved yet: the notebook goes on with the course's reference,
           course_lib.models.discriminant.assemble_dc_model().
 
     The check is not run again when :func:`run` has just checked this very function; otherwise
