@@ -56,8 +56,23 @@ def _check_alpha_gamma(alpha, gamma) -> tuple[float, float]:
     return alpha, gamma
 
 
+def _check_sizes(y_true, y_pred, what: str) -> None:
+    """Labels and predictions must hold as many values (dimensions unknown while tracing are
+    let through); otherwise a ValueError naming both shapes instead of TensorFlow's
+    "Incompatible shapes" from deep inside the loss."""
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if None in true_shape or None in pred_shape:
+        return
+    if int(np.prod(true_shape)) != int(np.prod(pred_shape)):
+        raise ValueError(f"{what}: y_true has shape {true_shape} but y_pred has shape "
+                         f"{pred_shape}; pass one label (or mask) per prediction, in the same "
+                         "order and at the same image size.")
+
+
 def _match_rank(y_true, y_pred):
     """Reshape labels (N,) <-> (N, 1) to the prediction's shape."""
+    y_true = ops.convert_to_tensor(y_true)
+    _check_sizes(y_true, y_pred, "focal loss")
     y_true = ops.cast(y_true, y_pred.dtype)
     if len(y_true.shape) != len(y_pred.shape):
         y_true = ops.reshape(y_true, ops.shape(y_pred))
@@ -287,6 +302,8 @@ def _per_image(y_true, y_pred):
     if len(y_pred.shape) < 2:
         raise ValueError(f"Segmentation losses expect a batch of masks (N, H, W) or (N, H, W, 1); "
                          f"got y_pred of shape {tuple(y_pred.shape)}.")
+    y_true = ops.convert_to_tensor(y_true)
+    _check_sizes(y_true, y_pred, "segmentation loss")
     y_true = ops.cast(y_true, y_pred.dtype)
     batch = ops.shape(y_pred)[0]
     return ops.reshape(y_true, (batch, -1)), ops.reshape(y_pred, (batch, -1))

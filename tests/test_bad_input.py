@@ -141,6 +141,13 @@ CASES = [
      ValueError, ["100x100", "multiples of 32"], ["Resize the images to e.g. 96 px"]),
     ("losses/bad-alpha", _keras(lambda b, u: __import__("course_lib.losses", fromlist=["x"])
                                 .focal_loss(alpha=2)), ValueError, ["alpha", "2.0"], ["[0, 1]"]),
+    ("losses/focal-shape", _keras(lambda b, u: __import__("course_lib.losses", fromlist=["x"])
+                                  .focal_loss()(np.zeros((4, 1)), np.full((3, 1), 0.5))),
+     ValueError, ["(4, 1)", "(3, 1)"], ["one label (or mask) per prediction"]),
+    ("losses/dice-shape", _keras(lambda b, u: __import__("course_lib.losses", fromlist=["x"])
+                                 .dice_loss(np.zeros((2, 8, 8, 1), "float32"),
+                                            np.zeros((2, 4, 4, 1), "float32"))),
+     ValueError, ["(2, 8, 8, 1)", "(2, 4, 4, 1)"], ["at the same image size"]),
     ("config/unknown-profile", lambda t: config.get_profile("huge"), ValueError, ["'huge'"],
      ["Valid profiles: smoke, laptop, lab, paper"]),
     ("config/bad-override", lambda t: config.parse_overrides("image_size=big"), ValueError,
