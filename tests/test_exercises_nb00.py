@@ -3,11 +3,10 @@ wrong answers (the mistakes students make) are rejected, stubs report "not imple
 library references in course_lib.metrics pass the same checks."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
-from exercise_probe import accepted, outcome, rejected
+from exercise_probe import rejected
 
 from course_lib import metrics
 
@@ -244,34 +243,6 @@ REFERENCES = {
     "0.4": metrics.image_scores,
     "0.5": metrics.challenge_scores,
 }
-
-
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_right_answer_passes(exercise_id):
-    accepted(exercise_id, RIGHT_ANSWERS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, fn", [(i, fn) for i, fns in WRONG_ANSWERS.items()
-                                             for fn in fns],
-                         ids=lambda value: getattr(value, "__name__", value))
-def test_wrong_answer_is_rejected(exercise_id, fn):
-    message = rejected(exercise_id, fn)
-    assert "Hint:" in message or "your function raised" in message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCES))
-def test_library_reference_passes_and_agrees(exercise_id):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # metrics.binarize warns on 0/1 integer masks
-        accepted(exercise_id, REFERENCES[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_stub_is_not_implemented(exercise_id):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"Exercise {exercise_id}: write the body")
-
-    assert outcome(exercise_id, stub).status == "not_implemented"
 
 
 def test_the_known_equals_one_bug_is_named():

@@ -4,8 +4,7 @@ in course_lib.augment pass the same checks."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from exercise_probe import accepted, outcome, rejected
+from exercise_probe import rejected
 from PIL import Image
 
 from course_lib import augment
@@ -332,32 +331,6 @@ REFERENCES = {
     "1.5": augment.leak_fraction,
     "1.6": augment.augment_pair,
 }
-
-
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_right_answer_passes(exercise_id):
-    accepted(exercise_id, RIGHT_ANSWERS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, fn", [(i, fn) for i, fns in WRONG_ANSWERS.items()
-                                             for fn in fns],
-                         ids=lambda value: getattr(value, "__name__", value))
-def test_wrong_answer_is_rejected(exercise_id, fn):
-    message = rejected(exercise_id, fn)
-    assert "Hint:" in message or "your function raised" in message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCES))
-def test_library_reference_passes(exercise_id):
-    accepted(exercise_id, REFERENCES[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_stub_is_not_implemented(exercise_id):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"Exercise {exercise_id}: write the body")
-
-    assert outcome(exercise_id, stub).status == "not_implemented"
 
 
 def test_leaky_split_is_named():

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import pytest
 from keras import layers, ops
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from course_lib.models import discriminant
-from exercise_probe import accepted, outcome, rejected
+from exercise_probe import rejected
 
 
 # ---------------------------------------------------------------- 4.1 squared_difference
@@ -325,23 +324,6 @@ REFERENCES = {
 }
 
 
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_right_answer_passes(exercise_id):
-    accepted(exercise_id, RIGHT_ANSWERS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCES))
-def test_library_reference_passes_its_check(exercise_id):
-    accepted(exercise_id, REFERENCES[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, wrong", [(i, fn) for i, fns in WRONG_ANSWERS.items()
-                                                for fn in fns],
-                         ids=lambda value: getattr(value, "__name__", str(value)))
-def test_wrong_answer_is_rejected(exercise_id, wrong):
-    rejected(exercise_id, wrong)
-
-
 def _stub(*args, **kwargs):
     raise NotImplementedError("Exercise: write the body of this function")
 
@@ -351,12 +333,6 @@ class StubLayer(layers.Layer):
         raise NotImplementedError("Exercise 4.2: write call()")
 
 
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_stub_is_not_implemented(exercise_id):
-    stub = StubLayer if exercise_id == "4.2" else _stub
-    assert outcome(exercise_id, stub).status == "not_implemented"
-
-
 def test_failure_messages_say_what_was_wrong():
     message = rejected("4.3", assemble_with_add)
     assert "never created the distance_layer" in message or "'same'" in message
@@ -364,3 +340,6 @@ def test_failure_messages_say_what_was_wrong():
     assert "total loss" in message and "expected" in message
     message = rejected("4.1", absolute_difference)
     assert "expected" in message and "Hint" in message
+
+
+STUBS = {"4.2": StubLayer}  # a Keras layer class: its call() raises

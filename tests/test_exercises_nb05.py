@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from course_lib import losses
-from exercise_probe import accepted, outcome, rejected
+from exercise_probe import rejected
 
 
 # ---------------------------------------------------------------- 5.1 focal loss in NumPy
@@ -298,23 +298,6 @@ REFERENCES = {
 }
 
 
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_right_answer_passes(exercise_id):
-    accepted(exercise_id, RIGHT_ANSWERS[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCES))
-def test_library_reference_passes_its_check(exercise_id):
-    accepted(exercise_id, REFERENCES[exercise_id])
-
-
-@pytest.mark.parametrize("exercise_id, wrong", [(i, fn) for i, fns in WRONG_ANSWERS.items()
-                                                for fn in fns],
-                         ids=lambda value: getattr(value, "__name__", str(value)))
-def test_wrong_answer_is_rejected(exercise_id, wrong):
-    rejected(exercise_id, wrong)
-
-
 def _stub(*args, **kwargs):
     raise NotImplementedError("Exercise: write the body of this function")
 
@@ -325,12 +308,6 @@ class StubLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         raise NotImplementedError("Exercise 5.3: write call()")
-
-
-@pytest.mark.parametrize("exercise_id", sorted(RIGHT_ANSWERS))
-def test_stub_is_not_implemented(exercise_id):
-    stub = StubLoss if exercise_id == "5.3" else _stub
-    assert outcome(exercise_id, stub).status == "not_implemented"
 
 
 def test_typo_message_names_the_typo():
@@ -348,3 +325,6 @@ def test_library_gradient_helpers_agree():
     assert losses.inverse_frequency_alpha([0, 0, 0, 1]) == 0.75
     with pytest.raises(ValueError):
         losses.inverse_frequency_alpha([])
+
+
+STUBS = {"5.3": StubLoss}  # a Keras loss class: its call() raises
