@@ -59,7 +59,8 @@ from .backbones import (WeightsUnavailableError, _is_download_failure, _keras_ca
 __all__ = [
     "ENCODERS", "PAPER_ENCODERS", "IMAGENET_ENCODERS", "SKIP_LAYERS", "ENCODER_OUTPUT",
     "DECODER_FILTERS", "UNET_PARAMS", "MODEL_NAMES", "INPUT_MULTIPLE", "CaffePreprocess",
-    "build_unet", "decoder_block", "resnext50_encoder", "init_encoder_from_dc",
+    "build_unet", "decoder_block", "find_skip_layers", "dice_loss_numpy", "resnext50_encoder",
+    "init_encoder_from_dc",
     "skip_connections", "weights_file_size", "load_original_masks", "upsample_probabilities",
     "predict_masks", "segmentation_loss", "train_unet", "evaluate_unet",
 ]
@@ -239,7 +240,7 @@ def _conv_bn_relu(x, filters: int, name: str):
 
 
 def decoder_block(x, skip, filters: int, name: str = "decoder_block"):
-    """One decoder block of Fig. 6(c). Taught in 06_unet_segmentation (exercise 6.2).
+    """One decoder block of Fig. 6(c). Taught in 06_unet_segmentation (exercise 6.4).
 
     ``UpSampling2D(2)`` doubles height and width (no weights), the encoder's ``skip`` feature
     map (same height and width after upsampling; ``None`` for the last block) is concatenated
@@ -262,6 +263,39 @@ def decoder_block(x, skip, filters: int, name: str = "decoder_block"):
         x = layers.Concatenate(name=f"{name}_concat")([x, skip])
     x = _conv_bn_relu(x, int(filters), f"{name}a")
     return _conv_bn_relu(x, int(filters), f"{name}b")
+
+
+#: The library's block, under a second name: build_unet's ``decoder_block`` argument shadows it.
+_reference_decoder_block = decoder_block
+
+
+def find_skip_layers(encoder_model: keras.Model, strides=(16, 8, 4, 2)) -> tuple[str, ...]:
+    """The encoder layers that feed the skip connections, deepest first. Taught in
+    06_unet_segmentation (exercise 6.5).
+
+    For each stride s (the paper: 16, 8, 4, 2) the LAST layer of ``encoder_model.layers`` whose
+    output is (H/s) x (W/s), H x W being the model's input: the most processed feature map at
+    that resolution, just before the encoder halves it again. An encoder only shrinks, so a
+    layer whose output is larger than an earlier one's (``ZeroPadding2D`` before a strided
+    convolution or pooling) is passed over. For the encoders of :data:`ENCODERS` (except
+    ``plain``) this gives :data:`SKIP_LAYERS` (tests/test_unet.py).
+    """
+    height, width = (int(v) for v in encoder_model.inputs[0].shape[1:3])
+    last_at, smallest = {}, (height, width)
+    for layer in encoder_model.layers:
+        shape = tuple(layer.output.shape)
+        if len(shape) != 4 or shape[1] > smallest[0] or shape[2] > smallest[1]:
+            continue  # not a feature map, or a padded one
+        smallest = (shape[1], shape[2])
+        last_at[smallest] = layer.name
+    names = []
+    for stride in strides:
+        size = (height // stride, width // stride)
+        if height % stride or width % stride or size not in last_at:
+            raise ValueError(f"{encoder_model.name!r} has no layer with a {size[0]}x{size[1]} "
+                             f"output (1/{stride} of its {height}x{width} input).")
+        names.append(last_at[size])
+    return tuple(names)
 
 
 def _sigmoid_head(x, kernel_size: int = 3):
@@ -367,8 +401,34 @@ def _keras_application(encoder: str, x, input_shape, weights):
         raise
 
 
+def _skip_names(encoder: str, encoder_model: keras.Model, skip_layers) -> tuple[str, ...]:
+    """The skip layers' names: the default table, a given sequence or ``fn(encoder_model)``."""
+    if skip_layers is None:
+        return SKIP_LAYERS[encoder]
+    names = skip_layers(encoder_model) if callable(skip_layers) else skip_layers
+    names = tuple(names) if isinstance(names, (list, tuple)) else ()
+    known = {layer.name for layer in encoder_model.layers}
+    if len(names) != len(SKIP_LAYERS[encoder]) or not set(names) <= known:
+        raise ValueError(f"skip_layers must give {len(SKIP_LAYERS[encoder])} layer names of the "
+                         f"{encoder!r} encoder, deepest first; got {names!r}.")
+    return names
+
+
+def _unet_decoder(encoder_model: keras.Model, skip_names, decoder_block=None):
+    """Five decoder blocks on the encoder's output, with skips from ``skip_names``."""
+    x = encoder_model.output
+    skip_tensors = [encoder_model.get_layer(layer_name).output for layer_name in skip_names]
+    skip_tensors += [None] * (len(DECODER_FILTERS) - len(skip_tensors))
+    for stage, (filters, skip) in enumerate(zip(DECODER_FILTERS, skip_tensors)):
+        if decoder_block is None or decoder_block is _reference_decoder_block:
+            x = _reference_decoder_block(x, skip, filters, name=f"decoder_stage{stage}")
+        else:
+            x = decoder_block(x, skip, filters)
+    return x
+
+
 def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
-               name: str | None = None) -> keras.Model:
+               name: str | None = None, *, decoder_block=None, skip_layers=None) -> keras.Model:
     """A U-Net with the given encoder: image in [0, 255] -> lesion probability per pixel.
 
     Taught in 06_unet_segmentation (paper III.C.2, Fig. 3 and 6).
@@ -386,6 +446,12 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
             from notebook 03/04 (e.g. ``runs/<profile>/models/dc-mobilenet.keras``) whose
             backbone initialises the encoder ("migration", see :func:`init_encoder_from_dc`).
         name: model name (default ``"unet_<encoder>"``).
+        decoder_block: ``fn(x, skip, filters) -> tensor`` building one decoder block (e.g. the
+            student's of exercise 6.4); default :func:`decoder_block` (layers named
+            ``decoder_stage0`` ...; another block's layers keep Keras' automatic names).
+        skip_layers: the encoder layers feeding the skips, deepest first: four names, or
+            ``fn(encoder_model) -> names`` (e.g. :func:`find_skip_layers`, exercise 6.5);
+            default :data:`SKIP_LAYERS`. Both are ignored by ``"plain"`` (its own decoder).
 
     The model is flat: encoder layers keep their ``keras.applications`` names
     (:data:`SKIP_LAYERS`, :data:`ENCODER_OUTPUT`), decoder blocks are ``decoder_stage0`` ...
@@ -404,12 +470,8 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
         encoder_model = _keras_application(encoder, x, input_shape, weights)
     else:  # resnext50; a Model only to look its layers up by name (the U-Net stays flat)
         encoder_model = keras.Model(inputs, resnext50_encoder(x), name="resnext50")
-    x = encoder_model.output
-    skip_tensors = [encoder_model.get_layer(layer_name).output
-                    for layer_name in SKIP_LAYERS[encoder]]
-    skip_tensors += [None] * (len(DECODER_FILTERS) - len(skip_tensors))
-    for stage, (filters, skip) in enumerate(zip(DECODER_FILTERS, skip_tensors)):
-        x = decoder_block(x, skip, filters, name=f"decoder_stage{stage}")
+    x = _unet_decoder(encoder_model, _skip_names(encoder, encoder_model, skip_layers),
+                      decoder_block)
     model = keras.Model(inputs, _sigmoid_head(x), name=model_name)
     if isinstance(weights, tuple) and weights[0] == "keras":
         init_encoder_from_dc(model, weights[1])
@@ -595,6 +657,19 @@ def predict_masks(model: keras.Model, images, batch_size: int = 16) -> np.ndarra
 
 # --------------------------------------------------------------------------- training
 
+def dice_loss_numpy(y_true, y_pred, eps: float = 1.0) -> np.ndarray:
+    """Eq. (10) in plain NumPy: one Dice loss per image, shape ``(N,)`` (exercise 6.1).
+
+    Taught in 06_unet_segmentation; the same numbers as :func:`course_lib.losses.dice_loss`.
+    ``y_true`` 0/1 and ``y_pred`` probabilities, ``(N, H, W)`` or ``(N, H, W, 1)``.
+    """
+    n = len(y_true)
+    truth = np.asarray(y_true, dtype=np.float64).reshape(n, -1)
+    prob = np.asarray(y_pred, dtype=np.float64).reshape(n, -1)
+    s1, s2, s3 = (truth * prob).sum(axis=1), truth.sum(axis=1), prob.sum(axis=1)
+    return 1.0 - (2.0 * s1 + eps) / (s2 + s3 + eps)
+
+
 def segmentation_loss(loss="bce_dice"):
     """``"bce_dice"`` -> :func:`course_lib.losses.bce_dice_loss` (the paper's, Eq. 11),
     ``"focal"`` -> :func:`course_lib.losses.segmentation_focal_loss` (Table X: alpha 0.75,
@@ -613,7 +688,7 @@ def segmentation_loss(loss="bce_dice"):
 
 def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
                augment: bool = True, weights="profile", epochs: int | None = None,
-               fresh: bool = False, verbose: int = 2):
+               fresh: bool = False, verbose: int = 2, decoder_block=None, skip_layers=None):
     """Build, compile and train one U-Net with the paper's protocol; save it under
     ``runs/<profile>/models/<name>.keras``. Taught in 06_unet_segmentation (reused by 07_fusion).
 
@@ -634,6 +709,8 @@ def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
             or anything :func:`build_unet` accepts (e.g. the path of ``dc-mobilenet.keras``).
         epochs: default ``profile.seg_epochs`` (the paper: 50).
         fresh: discard an interrupted run's backup instead of resuming it.
+        decoder_block, skip_layers: passed to :func:`build_unet` (the student's block and
+            skip choice of exercises 6.4 and 6.5; default: the library's).
 
     Returns ``(model, history_dict, seconds)``. The seed is reset to ``profile.seed`` before
     building, so a model does not depend on what the notebook trained before it.
@@ -650,7 +727,8 @@ def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
     size = splits.image_size
     with train.strategy_scope():  # mirrored over several GPUs; no change on one device
         model = build_unet(encoder, (size, size, 3),
-                           weights=profile.weights if weights == "profile" else weights)
+                           weights=profile.weights if weights == "profile" else weights,
+                           decoder_block=decoder_block, skip_layers=skip_layers)
         # XLA as the hardware settings decide; run_eagerly stays off for U-Nets, as the course
         # has always trained them
         model.compile(optimizer=train.paper_optimizer(), loss=segmentation_loss(loss),
