@@ -27,6 +27,8 @@ Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
   (course_lib.grade; untrusted code: see docs/TEACHING.md).
 - ``course bundle [--out dermalite-student.zip]`` writes the student hand-out: exercise
   notebooks, library, install files, no solutions (course_lib.bundle).
+- ``course site [--out site/]`` builds the course website, offline MathJax and search
+  included, from the solutions' stored outputs and the README syllabus (course_lib.site).
 
 Every command takes ``--root DIR`` (before the subcommand) to use another course checkout.
 """
@@ -644,9 +646,12 @@ def cmd_grade(args) -> int:
               file=sys.stderr, flush=True)
 
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
-    graded = grade.grade_submissions(args.submissions, root=root, limits=limits,
-                                     data_dir=data_dir, fast=args.fast, jobs=args.jobs,
-                                     progress=progress)
+    try:
+        graded = grade.grade_submissions(args.submissions, root=root, limits=limits,
+                                         data_dir=data_dir, fast=args.fast, jobs=args.jobs,
+                                         progress=progress)
+    except grade.GradingIntegrityError as err:
+        raise CommandError(str(err)) from err
     if args.format == "markdown":
         text = grade.render_markdown(graded)
         if args.out and args.out != "-":
@@ -675,6 +680,20 @@ def cmd_bundle(args) -> int:
         raise CommandError(str(err)) from err
     print(f"wrote {path}: {len(names)} files (exercise notebooks, course_lib, install files, "
           "README); no solutions")
+    return 0
+
+
+def cmd_site(args) -> int:
+    from . import site
+
+    root = _root(args)
+    try:
+        result = site.build_site(root, args.out, verbose=args.verbose)
+    except site.SiteError as err:
+        raise CommandError(str(err)) from err
+    print(f"wrote {result.out}: home, {len(result.pages)} notebook pages, guides, offline "
+          f"MathJax and search, in {result.seconds:.0f} s; serve it with "
+          f"`python -m http.server -d {args.out}`")
     return 0
 
 
@@ -825,8 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CSV (default grades.csv, plus grades_summary.csv beside it); with "
                          "--format markdown a .md file (default: print)")
     gr.add_argument("--format", choices=["csv", "markdown"], default="csv")
-    gr.add_argument("--cell-timeout", type=float, default=60, metavar="S",
-                    help="seconds per cell before it is interrupted (default 60)")
+    gr.add_argument("--cell-timeout", type=float, default=120, metavar="S",
+                    help="seconds per cell before it is interrupted (default 120)")
     gr.add_argument("--timeout", type=float, default=300, metavar="S",
                     help="seconds for all cells of one notebook; later cells are skipped "
                          "(default 300); the process is killed at S + --grace")
@@ -837,7 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--memory-gb", type=float, default=6, metavar="GB",
                     help="address-space limit of each notebook's process (default 6; 0: none)")
     gr.add_argument("--jobs", type=int, default=1, metavar="N",
-                    help="notebooks graded at the same time (default 1)")
+                    help="students graded at the same time (default 1)")
     gr.add_argument("--fast", action="store_true",
                     help="skip cells that train a model (exercise cells always run)")
     gr.add_argument("--data-dir", default=None, metavar="DIR",
@@ -852,6 +871,14 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--no-sync-check", action="store_true",
                     help="bundle notebooks/ even when it is stale against solutions/")
     bd.set_defaults(func=cmd_bundle)
+
+    st = sub.add_parser("site", help="build the course website into OUT (default site/)",
+                        description="Render README and the solutions (stored outputs, never "
+                                    "executed) with mkdocs-material + mkdocs-jupyter; MathJax "
+                                    "and search work offline. Needs the 'site' extra.")
+    st.add_argument("--out", default="site", metavar="OUT")
+    st.add_argument("--verbose", action="store_true", help="show mkdocs' log")
+    st.set_defaults(func=cmd_site)
     return parser
 
 
