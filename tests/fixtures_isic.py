@@ -189,3 +189,36 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+#: Image sizes (width, height) of real ISIC 2016 files, used in turn by the lab rehearsal.
+ISIC_SIZES = [(1024, 768), (722, 542), (1022, 767), (640, 480)]
+
+
+def synthderm_at_isic_sizes(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """SynthDerm in the official ISIC 2016 layout under ``root``, each image and its mask
+    re-saved at a real ISIC size and aspect ratio (:data:`ISIC_SIZES` in turn), so that the
+    lab path decodes and resizes JPEGs as it does on ISIC 2016."""
+    from course_lib.data import make_synthderm
+
+    staging = make_synthderm(root.parent / f"{root.name}-square", n_train, n_test,
+                             image_size=192, seed=seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.rglob("*")):
+        relative = path.relative_to(staging)
+        target = root / relative
+        if path.is_dir() or path.suffix not in (".jpg", ".png", ".csv"):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            shutil.copy(path, target)
+            continue
+        image_id = path.name.split("_Segmentation")[0].removesuffix(".jpg")
+        size = ISIC_SIZES[int(image_id.rsplit("_", 1)[-1]) % len(ISIC_SIZES)]
+        with Image.open(path) as image:
+            if path.suffix == ".jpg":
+                image.convert("RGB").resize(size, Image.BICUBIC).save(target, "JPEG",
+                                                                       quality=90)
+            else:
+                image.resize(size, Image.NEAREST).save(target, "PNG")
+    return root
