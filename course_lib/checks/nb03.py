@@ -193,7 +193,7 @@ def _weight_shapes(model):
 
 
 # --------------------------------------------------------------------------- 3.3
-_MOBILENET_EXTRACTOR_PARAMS = 3_228_864  # keras.applications.MobileNet(include_top=False), facts.md
+_MOBILENET_EXTRACTOR_PARAMS = 3_228_864  # keras.applications.MobileNet(include_top=False), counted
 
 
 @register("3.3", title="MobileNetV1's feature extractor",

@@ -62,7 +62,7 @@ CHALLENGE_PAGE = "https://challenge.isic-archive.com/data/#2016"
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "test")
 _SPLIT_WORD = {"train": "Training", "test": "Test"}
-#: (images, melanoma) per split of the official challenge (facts.md).
+#: (images, melanoma) per split of the official challenge (its published label files).
 ISIC2016_COUNTS: dict[str, tuple[int, int]] = {"train": (900, 173), "test": (379, 75)}
 _IMAGE_SUFFIXES = (".jpg", ".jpeg")
 _MASK_SUFFIX = "_Segmentation.png"

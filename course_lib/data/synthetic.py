@@ -59,7 +59,7 @@ LESION_COLOURS = {
 }
 COLOUR_NAMES = tuple(LESION_COLOURS)
 
-# Folder and file names of the official ISIC 2016 release (reference/facts.md).
+# Folder and file names of the official ISIC 2016 release (as the challenge's archives extract).
 _IMAGE_DIRS = {"train": "ISBI2016_ISIC_Part1_Training_Data",
                "test": "ISBI2016_ISIC_Part1_Test_Data"}
 _MASK_DIRS = {"train": "ISBI2016_ISIC_Part1_Training_GroundTruth",

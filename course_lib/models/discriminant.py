@@ -13,7 +13,7 @@ One backbone is SHARED by the two inputs (one set of weights, applied twice):
 "same" says whether x1 and x2 belong to the same class (column 1 = same). Trained with
 L_total = A*L(cls1) + B*L(cls2) + C*L(same), A = B = 1, C = 0.5 (Eq. 5).
 
-Parameter counts at 224x224x3 (facts.md): the paper's Table V prints the TRAINABLE count of the
+Parameter counts at 224x224x3 (counted with Keras 3.15): the paper's Table V prints the TRAINABLE count of the
 DC models -- 3,736,902 (DC-MobileNetV1) and 7,483,782 (DC-DenseNet121); totals with BatchNorm
 moving statistics are 3,758,790 and 7,567,430.
 """
