@@ -10,7 +10,7 @@ import pytest
 import keras
 from course_lib.models import backbones as B
 
-# Table III (total parameters, 224x224x3, 2 classes) and facts.md's measured Keras counts.
+# Table III (total parameters, 224x224x3, 2 classes) and the counts measured with Keras.
 EXACT_TOTALS = {"squeezenet": 1_237_498, "resnet18": 11_187_915, "mobilenet": 3_230_914,
                 "densenet121": 7_039_554}
 TRAINABLE = {"mobilenet": 3_209_026, "densenet121": 6_955_906}

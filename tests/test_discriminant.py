@@ -49,7 +49,7 @@ def test_parameter_counts_match_table_v(counts_224, backbone, total, trainable):
 
 
 def test_dc_adds_two_heads_and_the_discriminant_branch(counts_224):
-    # backbone (facts.md) + 2 x Dense(1024 -> 2) + Dense(1024 -> 512) + Dense(512 -> 2)
+    # backbone (Keras count) + 2 x Dense(1024 -> 2) + Dense(1024 -> 512) + Dense(512 -> 2)
     assert counts_224["mobilenet"][0] == 3_228_864 + 2 * 2_050 + 524_800 + 1_026
 
 

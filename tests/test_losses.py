@@ -24,7 +24,7 @@ def batch():
     return y, p, logits
 
 
-# ------------------------------------------------------------------- the numbers of facts.md
+# ------------------------------------------------------------------- the verified numbers
 
 def test_paper_example_correct_and_as_printed():
     # y = 0, p = 0.7, alpha = 0.25, gamma = 0.75
