@@ -552,7 +552,8 @@ def get_member(profile, name: str, splits=None, *, train_if_missing: bool = True
 
     When it is missing:
 
-    1. smoke profile, DenseNet-121 member (too slow for smoke, so notebooks 04 and 06 skip it):
+    1. a profile without ``large_models`` (smoke, laptop), DenseNet-121 member (notebooks 04
+       and 06 skip it there):
        the first SAVED model of :data:`SMOKE_SUBSTITUTES` stands in (e.g. notebook 05's
        DC-MobileNetV1 trained with focal loss); if none is saved, the MobileNet member applied
        to the mirrored image (test-time augmentation: no training at all). The note says so.
@@ -573,11 +574,11 @@ def get_member(profile, name: str, splits=None, *, train_if_missing: bool = True
     if _saved(profile, name):
         member = Member(name, train.load_saved_model(profile, name), name,
                         f"{name}: loaded the model saved by an earlier notebook")
-    elif profile.name == "smoke" and name in SMOKE_SUBSTITUTES:
+    elif not profile.large_models and name in SMOKE_SUBSTITUTES:
         substitute = next((s for s in SMOKE_SUBSTITUTES[name] if _saved(profile, s)), None)
         if substitute is not None:
             member = Member(name, train.load_saved_model(profile, substitute), substitute,
-                            f"{name}: not trained in the smoke profile -- STAND-IN: the saved "
+                            f"{name}: not trained in the {profile.name} profile -- STAND-IN: the saved "
                             f"'{substitute}' model (so that the fusion code runs; not the "
                             "paper's member)", stand_in=True)
         else:
@@ -586,7 +587,7 @@ def get_member(profile, name: str, splits=None, *, train_if_missing: bool = True
             mirrored = _flipped(base.classifier if not segmentation else base.model,
                                 segmentation, f"{base_name}_mirrored")
             member = Member(name, mirrored, f"{base_name} (mirrored image)",
-                            f"{name}: not trained in the smoke profile -- STAND-IN: "
+                            f"{name}: not trained in the {profile.name} profile -- STAND-IN: "
                             f"{base_name} applied to the left-right mirrored image (test-time "
                             "augmentation, no training; not the paper's member)", stand_in=True,
                             base=base)
