@@ -101,7 +101,8 @@ def test_setup_cell_on_simulated_colab(path, fake_colab, capsys):
     assert runtime.in_colab()
     code = TransformerManager().transform_cell(setup_cell(path))
     shell = FakeShell()
-    namespace = {"get_ipython": lambda: shell, "PROFILE": "lab", "__name__": "__main__"}
+    namespace = {"get_ipython": lambda: shell, "PROFILE": "lab", "USE_DRIVE": None,
+                 "__name__": "__main__"}
     exec(compile(code, f"<{path.name} setup cell>", "exec"), namespace)  # noqa: S102
 
     pip_calls = [c for c in shell.system_calls if re.match(r"\s*(pip|python3? -m pip)\b", c)]
@@ -113,6 +114,7 @@ def test_setup_cell_on_simulated_colab(path, fake_colab, capsys):
 
     out = capsys.readouterr().out
     assert "Outputs produced with profile 'lab' on Google Colab" in out
+    assert "Google Drive: data in" in out  # USE_DRIVE = None: Drive on Colab by default
     if not config.has_gpu():
         assert "Warning: no GPU visible" in out
         assert "Runtime > Change runtime type > GPU" in out
@@ -129,7 +131,8 @@ def test_no_install_outside_colab(monkeypatch):
     code = TransformerManager().transform_cell(setup_cell(path))
     shell = FakeShell()
     exec(compile(code, path.name, "exec"),  # noqa: S102
-         {"get_ipython": lambda: shell, "PROFILE": "smoke", "__name__": "__main__"})
+         {"get_ipython": lambda: shell, "PROFILE": "smoke", "USE_DRIVE": None,
+          "__name__": "__main__"})
     assert not [c for c in shell.system_calls if "pip" in c]
 
 
