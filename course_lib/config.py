@@ -49,6 +49,9 @@ class Profile:
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
     large_models: bool = True    # also train DenseNet-121 and the heavier encoders (not in smoke/laptop)
+    learning_rate: float = 1e-4  # Adam's initial learning rate in train.fit. The paper's 1e-4
+    #                              fine-tunes ImageNet weights; from random weights on a CPU
+    #                              budget (showcase) 1e-3 learns in far fewer steps
     precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
     #                              every validation pass and after training (0: off); see
     #                              train.PreciseBatchNorm for why every profile needs it
@@ -60,8 +63,12 @@ class Profile:
         n_test = "all" if self.n_test is None else self.n_test
         return (f"profile '{self.name}': {self.data_source}, {self.image_size}px, "
                 f"{n_train} train / {n_test} test images, {self.epochs} epoch(s), "
-                f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}")
+                f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}"
+                + ("" if self.learning_rate == 1e-4 else f", learning rate {self.learning_rate:g}"))
 
+
+#: The showcase profile's size (planned with /benchmarks and measured runs: see the README).
+SHOWCASE_SIZE, SHOWCASE_N, SHOWCASE_EPOCHS = 64, 960, 12
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -78,6 +85,15 @@ PROFILES: dict[str, Profile] = {
         description="ISIC 2016 at 128 px, ImageNet weights, a few epochs, MobileNet models only: "
                     "a classroom without GPUs (planned for about 10 min per notebook on a "
                     "4-core laptop CPU; see the README's syllabus)."),
+    "showcase": Profile(
+        name="showcase", data_source="synthderm", image_size=SHOWCASE_SIZE, n_train=SHOWCASE_N,
+        n_test=160, epochs=SHOWCASE_EPOCHS, seg_epochs=SHOWCASE_EPOCHS, batch_size=32,
+        weights=None, seed=0, deterministic=False, synth_image_size=128, large_models=False,
+        learning_rate=1e-3,
+        description="SynthDerm at a size where the models learn on a CPU (random weights, "
+                    "Adam 1e-3): the stored outputs of the solutions come from it. The whole "
+                    "course takes about 45 min on 2 CPU cores; its numbers are about synthetic "
+                    "lesions, not ISIC 2016."),
     "lab": Profile(
         name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
         epochs=8, seg_epochs=8, batch_size=32, weights="imagenet", seed=0, deterministic=False,
@@ -140,6 +156,12 @@ def _parse_value(key: str, text: str):
     if kind.endswith("|None") and raw.lower() in ("none", "null", ""):
         return None
     base = kind.split("|")[0]
+    if base == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"--set {key}={text!r}: {key} takes a number, e.g. "
+                             f"{key}=0.001.") from None
     if base == "int":
         try:
             return int(raw)

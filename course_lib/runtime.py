@@ -126,6 +126,10 @@ def start_notebook(profile_name: str | None = None, *, quiet: bool = False,
         if profile.name == "smoke":
             print("Smoke profile: tiny synthetic data and runs — the numbers below show that the "
                   "code works, they are NOT meaningful results.")
+        elif profile.name == "showcase":
+            print("Showcase profile: SynthDerm, random initial weights, a CPU budget — the models "
+                  "learn, but the numbers are about synthetic lesions, not ISIC 2016: compare "
+                  "with the paper only in lab or paper.")
         if not os.environ.get("COURSE_PROFILE"):
             print("Change the profile in the parameters cell, or with COURSE_PROFILE=lab "
                   "before starting Jupyter.")

@@ -443,6 +443,7 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
         callbacks.insert(0, PreciseBatchNorm(train_data, profile.precise_bn_batches))
     batch_log = BatchLossLog()
     callbacks.append(batch_log)
+    _start_learning_rate(model, profile, verbose)
     if hasattr(train_data, "element_spec"):  # a tf.data.Dataset shuffles itself; Keras 3 warns
         fit_kwargs.setdefault("shuffle", False)  # about its default shuffle=True otherwise
     import tensorflow as tf
@@ -461,6 +462,19 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     path = saved_model_path(profile, name)
     model.save(path)
     return history
+
+
+def _start_learning_rate(model, profile, verbose) -> None:
+    # A profile with its own learning rate (showcase: random weights, 1e-3) starts Adam there;
+    # the paper's 1e-4 leaves the compiled optimizer as it is. ReduceLROnPlateau goes on from it.
+    optimizer = getattr(model, "optimizer", None)
+    rate = float(profile.learning_rate)
+    if optimizer is None or rate == PAPER_LEARNING_RATE:
+        return
+    optimizer.learning_rate = rate
+    if verbose:
+        print(f"Learning rate {rate:g} (profile '{profile.name}'; the paper's {PAPER_LEARNING_RATE:g}"
+              " fine-tunes ImageNet weights, random weights need larger steps on a CPU budget)")
 
 
 def load_saved_model(profile, name: str, compile: bool = False):

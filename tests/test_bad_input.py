@@ -149,7 +149,7 @@ CASES = [
                                             np.zeros((2, 4, 4, 1), "float32"))),
      ValueError, ["(2, 8, 8, 1)", "(2, 4, 4, 1)"], ["at the same image size"]),
     ("config/unknown-profile", lambda t: config.get_profile("huge"), ValueError, ["'huge'"],
-     ["Valid profiles: smoke, laptop, lab, paper"]),
+     ["Valid profiles: smoke, laptop, showcase, lab, paper"]),
     ("config/bad-override", lambda t: config.parse_overrides("image_size=big"), ValueError,
      ["image_size", "'big'"], ["whole number", "image_size=128"]),
     ("config/unknown-override", lambda t: config.parse_overrides("epoch=3"), ValueError,

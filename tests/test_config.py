@@ -10,7 +10,7 @@ from course_lib import config
 
 
 def test_profiles_exist_and_are_frozen():
-    assert set(config.PROFILES) == {"smoke", "laptop", "lab", "paper"}
+    assert set(config.PROFILES) == {"smoke", "laptop", "showcase", "lab", "paper"}
     smoke = config.get_profile("smoke")
     with pytest.raises(dataclasses.FrozenInstanceError):
         smoke.epochs = 3  # type: ignore[misc]
@@ -30,7 +30,7 @@ def test_smoke_profile_is_small_and_offline():
 
 
 def test_unknown_profile_lists_valid_names():
-    with pytest.raises(ValueError, match="smoke, laptop, lab, paper"):
+    with pytest.raises(ValueError, match="smoke, laptop, showcase, lab, paper"):
         config.get_profile("huge")
 
 
@@ -116,6 +116,7 @@ def test_parse_overrides_types_and_none():
     assert config.parse_overrides(["n_train=none", "weights=imagenet"]) == {
         "n_train": None, "weights": "imagenet"}
     assert config.parse_overrides("") == {}
+    assert config.parse_overrides("learning_rate=1e-3") == {"learning_rate": 0.001}
     assert config.format_overrides({"image_size": 128, "weights": None}) == (
         "image_size=128, weights=none")
 
@@ -125,6 +126,7 @@ def test_parse_overrides_types_and_none():
     ("image_size=big", "image_size takes a whole number"),
     ("epochs", "not of the form field=value"),
     ("deterministic=maybe", "deterministic takes true or false"),
+    ("learning_rate=fast", "learning_rate takes a number"),
     ("name=lab", "Unknown profile field 'name'"),
 ])
 def test_bad_overrides_name_the_culprit_and_list_the_fields(text, culprit):
@@ -149,3 +151,14 @@ def test_laptop_profile_is_isic_at_128_with_mobilenets_only():
     laptop = config.get_profile("laptop")
     assert (laptop.data_source, laptop.image_size, laptop.weights) == ("isic2016", 128, "imagenet")
     assert not laptop.large_models and config.get_profile("lab").large_models
+
+
+def test_showcase_profile_learns_on_a_cpu_and_only_it_leaves_the_papers_learning_rate():
+    showcase = config.get_profile("showcase")
+    assert showcase.data_source == "synthderm" and showcase.weights is None
+    assert not showcase.large_models and not showcase.run_eagerly
+    assert showcase.learning_rate == 1e-3 and "learning rate 0.001" in showcase.describe()
+    assert showcase.n_train > config.get_profile("smoke").n_train
+    for name in ("smoke", "laptop", "lab", "paper"):
+        assert config.get_profile(name).learning_rate == 1e-4, name
+        assert "learning rate" not in config.get_profile(name).describe()

@@ -210,3 +210,16 @@ def test_fit_logs_the_loss_of_every_batch_and_plot_history_draws_it(runs):
     assert len(lines[0].get_xdata()) == 2 * steps   # the per-batch curve: many points
     assert [line.get_label() for line in lines][:2] == ["train, per batch (running mean)",
                                                         "train (end of epoch)"]
+
+
+def test_fit_starts_adam_at_the_profiles_learning_rate(runs, capsys):
+    x, y = _data()
+    model = _tiny_model()  # compiled with the paper's 1e-4
+    train.fit(model, x, (x, y), profile=config.get_profile("smoke", epochs=1), name="lr-paper",
+              y=y, batch_size=8, verbose=0)
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4)
+    model = _tiny_model()
+    profile = config.get_profile("smoke", epochs=1, learning_rate=3e-3)
+    train.fit(model, x, (x, y), profile=profile, name="lr-profile", y=y, batch_size=8, verbose=1)
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-3)
+    assert "Learning rate 0.003 (profile 'smoke'" in capsys.readouterr().out
