@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .paper import MASK_THRESHOLD
+
 __all__ = [
     "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI",
     "binarize", "confusion_counts", "segmentation_scores", "segmentation_scores_per_image",
@@ -84,7 +86,7 @@ def binarize(mask) -> np.ndarray:
                           "pixels > 128, so every pixel counts as background. Multiply by 255 "
                           "or pass mask.astype(bool) if 1 means lesion.", UserWarning,
                           stacklevel=2)
-        return array > 128
+        return array > MASK_THRESHOLD
     if np.issubdtype(array.dtype, np.floating):
         if np.isnan(array).any():
             raise ValueError("The mask contains NaN values; check the model output (a NaN loss "

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import augment
+from .paper import MASK_THRESHOLD
 
 __all__ = ["explorer_params", "draw_augmentation", "augmentation_explorer", "draw_pair_batch",
            "pair_explorer", "figure_png"]
@@ -84,7 +85,7 @@ def draw_augmentation(image: np.ndarray, mask: np.ndarray, op: str, seed: int = 
     for ax, (shown, contour, name) in zip(axes, panels):
         ax.imshow(shown)
         if contour.any():
-            ax.contour(contour > 128, levels=[0.5], colors="lime", linewidths=1.2)
+            ax.contour(contour > MASK_THRESHOLD, levels=[0.5], colors="lime", linewidths=1.2)
         ax.set_title(name, fontsize=9)
     axes[2].imshow(new_mask_2d, cmap="gray", vmin=0, vmax=255)
     axes[2].set_title("mask after the op:\n" + ("moved with the image" if changed

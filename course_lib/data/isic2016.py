@@ -45,6 +45,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..paper import MASK_THRESHOLD
+
 from .. import config
 
 __all__ = [
@@ -883,7 +885,7 @@ def _decode_mask(image_path: Path, mask_path: Path, size: int) -> tuple[np.ndarr
         else:
             notes.append(f"Mask {mask_path} is not binary ({len(unique)} grey levels): "
                          "thresholded at > 128.")
-            values = np.where(values > 128, 255, 0).astype(np.uint8)
+            values = np.where(values > MASK_THRESHOLD, 255, 0).astype(np.uint8)
     resized = Image.fromarray(values).resize((size, size), Image.NEAREST)
     return np.asarray(resized, dtype=np.uint8), notes
 

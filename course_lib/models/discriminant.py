@@ -26,6 +26,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from ..paper import DC_LOSS_WEIGHTS, LEARNING_RATE  # Eq. 5's A = B = 1, C = 0.5; Adam 1e-4
 from .backbones import build_backbone
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "select_head", "selected_head", "dc_pair_sequences", "plot_dc_architecture",
 ]
 
-#: Eq. (5): weights of the two classification losses (A, B) and the discriminant loss (C).
-DC_LOSS_WEIGHTS = {"cls1": 1.0, "cls2": 1.0, "same": 0.5}
 #: Table V's parameter counts of the DC models (trainable parameters, 224x224x3).
 DC_PAPER_TRAINABLE_PARAMS = {"mobilenet": 3_736_902, "densenet121": 7_483_782}
 #: The two classification heads of a DC model.
@@ -166,7 +165,7 @@ def dc_losses(classification_loss="categorical_crossentropy") -> dict:
     if isinstance(classification_loss, str) and classification_loss.strip().lower() == "focal":
         from ..losses import categorical_focal_loss
 
-        classification_loss = categorical_focal_loss(alpha=0.25, gamma=0.75)
+        classification_loss = categorical_focal_loss()  # the paper's alpha and gamma
     if classification_loss is None:
         raise ValueError("classification_loss is None: pass 'categorical_crossentropy', 'focal' "
                          "or a keras loss.")
@@ -201,7 +200,7 @@ def compile_dc_model(model: keras.Model, optimizer=None, loss="categorical_cross
             raise ValueError(f"{label} must have exactly the keys {list(output_names)}; got "
                              f"{sorted(mapping)}.")
     if optimizer is None:
-        optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+        optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
     if metrics is not None:
         metrics = list([metrics] if isinstance(metrics, str) else metrics)
         metrics = {name: list(metrics) for name in output_names}
@@ -289,30 +288,36 @@ def _score(metric, labels: np.ndarray, probabilities: np.ndarray) -> float:
         return float(metric(labels, probabilities))
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    if metric in ("auc", "ap") and len(np.unique(labels)) < 2:
+    if metric in ("AUC", "AP") and len(np.unique(labels)) < 2:
         raise ValueError(f"metric={metric!r} needs both classes among val_labels (got only "
                          f"{np.unique(labels).tolist()}); use more validation images or "
-                         "metric='accuracy'.")
-    if metric == "auc":
+                         "metric='AC'.")
+    if metric == "AUC":
         return float(roc_auc_score(labels, probabilities))
-    if metric == "ap":
+    if metric == "AP":
         return float(average_precision_score(labels, probabilities))
     return float(np.mean((probabilities > 0.5).astype(int) == labels))
 
 
-def select_head(model: keras.Model, val_images, val_labels, metric="ap",
+#: select_head's metric names: the library's names (course_lib.metrics), any case; "accuracy" = AC.
+_HEAD_METRICS = {"ap": "AP", "auc": "AUC", "ac": "AC", "accuracy": "AC"}
+
+
+def select_head(model: keras.Model, val_images, val_labels, metric="AP",
                 batch_size: int = 32) -> tuple[str, dict]:
     """Pick the better of the two classification heads on validation data, as the paper does
     ("we extracted the model with the better model performance from the two trained
     classification networks", III.B.4). Taught in 04_discriminant_network.
 
-    ``metric``: "ap" (ISIC 2016's ranking metric, default), "auc", "accuracy" (threshold 0.5),
-    or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
+    ``metric``: "AP" (ISIC 2016's ranking metric, default), "AUC", "AC" (accuracy at the
+    threshold 0.5; "accuracy" and lower case are accepted too), or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
     ``val_labels``: 0/1 per image or one-hot ``(N, 2)``. Ties go to cls1. Returns
     ``(head, {"cls1": score, "cls2": score})`` and remembers the head for ``head="best"``.
     """
-    if not (callable(metric) or metric in ("ap", "auc", "accuracy")):
-        raise ValueError(f"metric must be 'ap', 'auc', 'accuracy' or a function; got {metric!r}.")
+    if not callable(metric):
+        if str(metric).lower() not in _HEAD_METRICS:
+            raise ValueError(f"metric must be 'AP', 'AUC', 'AC' or a function; got {metric!r}.")
+        metric = _HEAD_METRICS[str(metric).lower()]
     labels = _labels_1d(val_labels)
     scores = {}
     for head in HEADS:
