@@ -84,9 +84,7 @@ def _head_layer(model, head):
     from keras import layers
 
     if len(model.inputs) == 2:  # a DC model: pick a classification head
-        from .models.discriminant import selected_head
-
-        head = head or selected_head(model) or "cls1"
+        head = head or "cls1"
         if head not in ("cls1", "cls2"):
             raise ValueError(f"head must be 'cls1' or 'cls2' for a DC model; got {head!r}.")
         return model.get_layer(head)
