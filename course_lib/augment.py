@@ -615,30 +615,13 @@ def segmentation_plan(n_images: int, target: int = 6900, **plan_options) -> Expa
                          extras={None: int(target - multiplier * n_images)}, **plan_options)
 
 
-def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recipes: bool = False):
-    """Make the augmented data set a plan describes.
+def _check_expand_inputs(images, masks, labels, plan: ExpansionPlan):
+    """Check :func:`expand`'s arguments against each other and the plan.
 
-    Taught in 01_data_and_augmentation.
-
-    Args:
-        images: uint8 array (n, height, width, 3).
-        masks: uint8 array (n, height, width) or (n, height, width, 1), or ``None``
-            (classification).
-        labels: 1-D int array of length n, or ``None`` for a segmentation plan.
-        plan: from :func:`classification_plan` / :func:`segmentation_plan`; its class counts
-            must match ``labels`` (a plan is made for one data set).
-        rng: numpy Generator or int seed (random ops, compositions, which images get extras).
-        return_recipes: also return the recipe of every output (``"original"``, ``"rot90"``,
-            ``"flip_h+brightness"``, ...).
-
-    Returns:
-        ``(images, masks, labels, source_index)``: ``plan.total`` outputs, grouped by source
-        image in index order (each image's variants in :meth:`ExpansionPlan.variants` order),
-        then the extra compositions sorted by source. ``masks`` / ``labels`` are ``None`` when
-        given as ``None``. ``source_index[j]`` is the index of the input image that output ``j``
-        came from: keep it, it is what shows whether a train/validation split leaks.
+    Returns ``(images, masks, labels, groups)``: the arrays (``masks`` / ``labels`` may be
+    ``None``) and ``groups``, the input indices of every plan group (class label, or ``None``
+    for "every image").
     """
-    rng = _as_rng(rng)
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
         raise ValueError(f"images must be a uint8 array of shape (n, height, width, 3); got a "
@@ -675,7 +658,13 @@ def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recip
                          f"and width of these {height}x{width} images. Resize to square first "
                          "(the course uses square images) or leave rot90/rot270 out of the "
                          "plan's single_ops and composition_ops.")
+    return images, masks, labels, groups
 
+
+def _expansion_jobs(plan: ExpansionPlan, groups: dict, n_images: int,
+                    rng: np.random.Generator) -> list[tuple[int, str]]:
+    """The ``(source index, recipe)`` of every :func:`expand` output, in output order: each
+    source's :meth:`ExpansionPlan.variants`, then the extra compositions sorted by source."""
     multiplier_of = np.empty(n_images, dtype=np.int64)
     for group, index in groups.items():
         multiplier_of[index] = plan.multipliers[group]
@@ -690,11 +679,20 @@ def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recip
         chosen = [index] * full_rounds + [rng.choice(index, size=rest, replace=False)]
         extra_jobs.extend((int(source), "composition") for source in np.concatenate(chosen))
     jobs.extend(sorted(extra_jobs))
+    return jobs
 
+
+def _run_expansion_jobs(jobs: list[tuple[int, str]], images: np.ndarray, masks, plan: ExpansionPlan,
+                        rng: np.random.Generator):
+    """Make the outputs of ``jobs`` (from :func:`_expansion_jobs`), drawing each composition's
+    ops and then its random parameters from ``rng``, job by job.
+
+    Returns ``(out_images, out_masks, recipes)``; ``out_masks`` is ``None`` without masks.
+    """
     total = len(jobs)
+    height, width = images.shape[1:3]
     out_images = np.empty((total, height, width, 3), np.uint8)
     out_masks = None if masks is None else np.empty((total,) + masks.shape[1:], np.uint8)
-    source_index = np.array([source for source, _ in jobs], dtype=np.int64)
     recipes = []
     for position, (source, recipe) in enumerate(jobs):
         mask = None if masks is None else masks[source]
@@ -710,6 +708,37 @@ def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recip
         else:
             out_images[position], out_masks[position] = result
         recipes.append("+".join(ops) or "original")
+    return out_images, out_masks, recipes
+
+
+def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recipes: bool = False):
+    """Make the augmented data set a plan describes.
+
+    Taught in 01_data_and_augmentation.
+
+    Args:
+        images: uint8 array (n, height, width, 3).
+        masks: uint8 array (n, height, width) or (n, height, width, 1), or ``None``
+            (classification).
+        labels: 1-D int array of length n, or ``None`` for a segmentation plan.
+        plan: from :func:`classification_plan` / :func:`segmentation_plan`; its class counts
+            must match ``labels`` (a plan is made for one data set).
+        rng: numpy Generator or int seed (random ops, compositions, which images get extras).
+        return_recipes: also return the recipe of every output (``"original"``, ``"rot90"``,
+            ``"flip_h+brightness"``, ...).
+
+    Returns:
+        ``(images, masks, labels, source_index)``: ``plan.total`` outputs, grouped by source
+        image in index order (each image's variants in :meth:`ExpansionPlan.variants` order),
+        then the extra compositions sorted by source. ``masks`` / ``labels`` are ``None`` when
+        given as ``None``. ``source_index[j]`` is the index of the input image that output ``j``
+        came from: keep it, it is what shows whether a train/validation split leaks.
+    """
+    rng = _as_rng(rng)
+    images, masks, labels, groups = _check_expand_inputs(images, masks, labels, plan)
+    jobs = _expansion_jobs(plan, groups, len(images), rng)
+    out_images, out_masks, recipes = _run_expansion_jobs(jobs, images, masks, plan, rng)
+    source_index = np.array([source for source, _ in jobs], dtype=np.int64)
     out_labels = None if labels is None else labels[source_index]
     if return_recipes:
         return out_images, out_masks, out_labels, source_index, recipes
@@ -795,6 +824,130 @@ def leak_fraction(train_sources, val_sources) -> float:
 # 3. On-the-fly augmentation (tf.data) and the Keras layers way
 # --------------------------------------------------------------------------------------------
 
+#: Sub-seeds :func:`tf_augment_fn` splits every call's seed into, one per decision, by index:
+#: 0 rot90, 1 flip_h, 2 flip_v, 3 center_crop, 4 brightness, 5 occlusion (split again in two:
+#: whether to occlude, and where). Keep the count and the order: the stored notebook outputs
+#: show the augmentations these sub-seeds give.
+_TF_SUB_SEEDS = 6
+
+
+def _check_tf_augment_settings(crop_fraction: float, factor_range: tuple,
+                               occlusion_max_fraction: float, crop_probability: float,
+                               occlusion_probability: float, fill: str) -> None:
+    """Raise ValueError for a :func:`tf_augment_fn` setting out of range (ops checked apart)."""
+    if not 0 < crop_fraction <= 1:
+        raise ValueError(f"crop_fraction must be in (0, 1]; got {crop_fraction}.")
+    if not 0 <= factor_range[0] <= factor_range[1]:
+        raise ValueError(f"factor_range must be (low, high) with 0 <= low <= high; got "
+                         f"{factor_range}.")
+    if not 0 < occlusion_max_fraction <= 1:
+        raise ValueError(f"occlusion_max_fraction must be in (0, 1]; got "
+                         f"{occlusion_max_fraction}.")
+    for name, value in (("crop_probability", crop_probability),
+                        ("occlusion_probability", occlusion_probability)):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a probability in [0, 1]; got {value}.")
+    if fill not in ("black", "mean"):
+        raise ValueError(f"fill must be 'black' or 'mean'; got {fill!r}.")
+
+
+def _tf_like(result, original):
+    """``result`` (float) back to the dtype of ``original`` (rounded for integer images)."""
+    import tensorflow as tf
+
+    if original.dtype.is_integer:
+        return tf.cast(tf.round(tf.clip_by_value(result, 0.0, 255.0)), original.dtype)
+    return tf.cast(result, original.dtype)
+
+
+def _tf_center_crop(array, method: str, crop_fraction: float):
+    """The central ``crop_fraction`` of ``array`` (H, W, C), resized back with ``method``."""
+    import tensorflow as tf
+
+    size = tf.shape(array)[:2]
+    crop = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * crop_fraction), tf.int32))
+    offset = (size - crop) // 2
+    cropped = tf.image.crop_to_bounding_box(array, offset[0], offset[1], crop[0], crop[1])
+    resized = tf.image.resize(cropped, size, method=method)
+    return resized if method == "nearest" else _tf_like(resized, array)
+
+
+def _tf_occlude(image, seed_pair, min_fraction: float, max_fraction: float, fill: str):
+    """``image`` with one box of ``min_fraction`` to ``max_fraction`` of its area filled with
+    black or the image's mean colour; box size, shape and place from the stateless ``seed_pair``."""
+    import tensorflow as tf
+
+    size = tf.shape(image)[:2]
+    height, width = tf.cast(size[0], tf.float32), tf.cast(size[1], tf.float32)
+    draws = tf.random.stateless_uniform([4], seed_pair)
+    fraction = min_fraction + draws[0] * (max_fraction - min_fraction)
+    aspect = tf.exp(math.log(0.5) + draws[1] * (math.log(2.0) - math.log(0.5)))
+    area = fraction * height * width
+    box_height = tf.clip_by_value(tf.floor(tf.sqrt(area * aspect)), 1.0, height)
+    box_width = tf.clip_by_value(tf.floor(tf.sqrt(area / aspect)), 1.0, width)
+    box_width = tf.minimum(box_width, tf.maximum(
+        1.0, tf.floor(max_fraction * height * width / box_height)))
+    top = tf.floor(draws[2] * (height - box_height + 1.0))
+    left = tf.floor(draws[3] * (width - box_width + 1.0))
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    inside = ((rows >= top) & (rows < top + box_height) &
+              (cols >= left) & (cols < left + box_width))[..., None]
+    as_float = tf.cast(image, tf.float32)
+    value = (tf.reduce_mean(as_float, axis=[0, 1]) if fill == "mean"
+             else tf.zeros([3], tf.float32))
+    return _tf_like(tf.where(inside, value, as_float), image)
+
+
+def _tf_geometric(image, mask, seeds, ops: tuple, crop_fraction: float,
+                  crop_probability: float):
+    """The geometric ops of :func:`tf_augment_fn` (rot90, flip_h, flip_v, center_crop, those in
+    ``ops``) with sub-seeds 0-3 of ``seeds``: the same decisions for the image and the mask
+    (``None`` or (H, W, 1)). Returns ``(image, mask)``."""
+    import tensorflow as tf
+
+    if "rot90" in ops:
+        turns = tf.random.stateless_uniform([], seeds[0], 0, 4, dtype=tf.int32)
+        image = tf.image.rot90(image, turns)
+        mask = None if mask is None else tf.image.rot90(mask, turns)
+    if "flip_h" in ops:  # the same seed gives the image and the mask the same coin toss
+        image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+        if mask is not None:
+            mask = tf.image.stateless_random_flip_left_right(mask, seeds[1])
+    if "flip_v" in ops:
+        image = tf.image.stateless_random_flip_up_down(image, seeds[2])
+        if mask is not None:
+            mask = tf.image.stateless_random_flip_up_down(mask, seeds[2])
+    if "center_crop" in ops:
+        do_crop = tf.random.stateless_uniform([], seeds[3]) < crop_probability
+        image = tf.cond(do_crop, lambda: _tf_center_crop(image, "bilinear", crop_fraction),
+                        lambda: image)
+        if mask is not None:
+            mask = tf.cond(do_crop, lambda: _tf_center_crop(mask, "nearest", crop_fraction),
+                           lambda: mask)
+    return image, mask
+
+
+def _tf_photometric(image, seeds, ops: tuple, factor_range: tuple, occlusion_probability: float,
+                    min_fraction: float, occlusion_max_fraction: float, fill: str):
+    """The photometric ops of :func:`tf_augment_fn` (brightness, occlusion, those in ``ops``) on
+    the image only, with sub-seeds 4 and 5 of ``seeds``. Returns the image."""
+    import tensorflow as tf
+
+    if "brightness" in ops:
+        factor = tf.random.stateless_uniform([], seeds[4], factor_range[0], factor_range[1])
+        image = _tf_like(tf.clip_by_value(tf.cast(image, tf.float32) * factor, 0.0, 255.0),
+                         image)
+    if "occlusion" in ops:
+        occlusion_seeds = tf.random.experimental.stateless_split(seeds[5], num=2)
+        do_occlude = tf.random.stateless_uniform([], occlusion_seeds[0]) < occlusion_probability
+        image = tf.cond(do_occlude,
+                        lambda: _tf_occlude(image, occlusion_seeds[1], min_fraction,
+                                            occlusion_max_fraction, fill),
+                        lambda: image)
+    return image
+
+
 def tf_augment_fn(seed: int = 0, ops: Sequence[str] = TF_OPS, *, crop_fraction: float = 0.8,
                   crop_probability: float = 0.5, factor_range: tuple = (0.7, 1.3),
                   occlusion_max_fraction: float = 0.15, occlusion_probability: float = 0.5,
@@ -828,95 +981,26 @@ def tf_augment_fn(seed: int = 0, ops: Sequence[str] = TF_OPS, *, crop_fraction: 
     import tensorflow as tf
 
     ops = _check_ops(ops, TF_OPS)
-    if not 0 < crop_fraction <= 1:
-        raise ValueError(f"crop_fraction must be in (0, 1]; got {crop_fraction}.")
-    if not 0 <= factor_range[0] <= factor_range[1]:
-        raise ValueError(f"factor_range must be (low, high) with 0 <= low <= high; got "
-                         f"{factor_range}.")
-    if not 0 < occlusion_max_fraction <= 1:
-        raise ValueError(f"occlusion_max_fraction must be in (0, 1]; got "
-                         f"{occlusion_max_fraction}.")
-    for name, value in (("crop_probability", crop_probability),
-                        ("occlusion_probability", occlusion_probability)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must be a probability in [0, 1]; got {value}.")
-    if fill not in ("black", "mean"):
-        raise ValueError(f"fill must be 'black' or 'mean'; got {fill!r}.")
+    _check_tf_augment_settings(crop_fraction, factor_range, occlusion_max_fraction,
+                               crop_probability, occlusion_probability, fill)
     min_fraction = min(0.02, occlusion_max_fraction)
     generator = tf.random.Generator.from_seed(seed)
-
-    def to_float(image):
-        return tf.cast(image, tf.float32)
-
-    def like(result, original):  # back to the input dtype (rounded for integer images)
-        if original.dtype.is_integer:
-            return tf.cast(tf.round(tf.clip_by_value(result, 0.0, 255.0)), original.dtype)
-        return tf.cast(result, original.dtype)
-
-    def center_crop(array, method):
-        size = tf.shape(array)[:2]
-        crop = tf.maximum(1, tf.cast(tf.round(tf.cast(size, tf.float32) * crop_fraction), tf.int32))
-        offset = (size - crop) // 2
-        cropped = tf.image.crop_to_bounding_box(array, offset[0], offset[1], crop[0], crop[1])
-        resized = tf.image.resize(cropped, size, method=method)
-        return resized if method == "nearest" else like(resized, array)
-
-    def occlude(image, seed_pair):
-        size = tf.shape(image)[:2]
-        height, width = tf.cast(size[0], tf.float32), tf.cast(size[1], tf.float32)
-        draws = tf.random.stateless_uniform([4], seed_pair)
-        fraction = min_fraction + draws[0] * (occlusion_max_fraction - min_fraction)
-        aspect = tf.exp(math.log(0.5) + draws[1] * (math.log(2.0) - math.log(0.5)))
-        area = fraction * height * width
-        box_height = tf.clip_by_value(tf.floor(tf.sqrt(area * aspect)), 1.0, height)
-        box_width = tf.clip_by_value(tf.floor(tf.sqrt(area / aspect)), 1.0, width)
-        box_width = tf.minimum(box_width, tf.maximum(
-            1.0, tf.floor(occlusion_max_fraction * height * width / box_height)))
-        top = tf.floor(draws[2] * (height - box_height + 1.0))
-        left = tf.floor(draws[3] * (width - box_width + 1.0))
-        rows = tf.range(height)[:, None]
-        cols = tf.range(width)[None, :]
-        inside = ((rows >= top) & (rows < top + box_height) &
-                  (cols >= left) & (cols < left + box_width))[..., None]
-        as_float = to_float(image)
-        value = (tf.reduce_mean(as_float, axis=[0, 1]) if fill == "mean"
-                 else tf.zeros([3], tf.float32))
-        return like(tf.where(inside, value, as_float), image)
 
     def augment(image, mask=None, seed=None):
         image = tf.convert_to_tensor(image)
         if seed is None:
             seed = generator.make_seeds(1)[:, 0]
-        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=6)
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64),
+                                                       num=_TF_SUB_SEEDS)
+        mask_was_2d = False
         if mask is not None:
             mask = tf.convert_to_tensor(mask)
             mask_was_2d = mask.shape.rank == 2
             if mask_was_2d:
                 mask = mask[..., None]
-        if "rot90" in ops:
-            turns = tf.random.stateless_uniform([], seeds[0], 0, 4, dtype=tf.int32)
-            image = tf.image.rot90(image, turns)
-            mask = None if mask is None else tf.image.rot90(mask, turns)
-        if "flip_h" in ops:  # the same seed gives the image and the mask the same coin toss
-            image = tf.image.stateless_random_flip_left_right(image, seeds[1])
-            if mask is not None:
-                mask = tf.image.stateless_random_flip_left_right(mask, seeds[1])
-        if "flip_v" in ops:
-            image = tf.image.stateless_random_flip_up_down(image, seeds[2])
-            if mask is not None:
-                mask = tf.image.stateless_random_flip_up_down(mask, seeds[2])
-        if "center_crop" in ops:
-            do_crop = tf.random.stateless_uniform([], seeds[3]) < crop_probability
-            image = tf.cond(do_crop, lambda: center_crop(image, "bilinear"), lambda: image)
-            if mask is not None:
-                mask = tf.cond(do_crop, lambda: center_crop(mask, "nearest"), lambda: mask)
-        if "brightness" in ops:  # photometric: image only
-            factor = tf.random.stateless_uniform([], seeds[4], factor_range[0], factor_range[1])
-            image = like(tf.clip_by_value(to_float(image) * factor, 0.0, 255.0), image)
-        if "occlusion" in ops:  # photometric: image only
-            occlusion_seeds = tf.random.experimental.stateless_split(seeds[5], num=2)
-            do_occlude = tf.random.stateless_uniform([], occlusion_seeds[0]) < occlusion_probability
-            image = tf.cond(do_occlude, lambda: occlude(image, occlusion_seeds[1]), lambda: image)
+        image, mask = _tf_geometric(image, mask, seeds, ops, crop_fraction, crop_probability)
+        image = _tf_photometric(image, seeds, ops, factor_range, occlusion_probability,
+                                min_fraction, occlusion_max_fraction, fill)
         if mask is None:
             return image
         return image, (mask[..., 0] if mask_was_2d else mask)

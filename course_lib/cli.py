@@ -698,14 +698,8 @@ def cmd_site(args) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="course", description="DermaLite course tools: run notebooks, make exercise copies, "
-                                   "download data, lint notebooks, report, benchmark, export.")
-    parser.add_argument("--root", metavar="DIR",
-                        help="course checkout to use (default: the one holding course_lib)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    """``course run``: execute notebooks with papermill."""
     run = sub.add_parser("run", help="execute notebooks with papermill into runs/<profile>/",
                          description="Execute notebooks in order with papermill (kernel python3, "
                                      "COURSE_PROFILE set for the kernel) and print a table.")
@@ -729,6 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "per seed and the report shows their spread")
     run.set_defaults(func=cmd_run)
 
+
+def _add_exercises_parser(sub: argparse._SubParsersAction) -> None:
+    """``course exercises``: write notebooks/ from solutions/."""
     ex = sub.add_parser("exercises", help="generate notebooks/ from solutions/",
                         description="Write notebooks/ (exercise copies without solutions or "
                                     "outputs) from solutions/.")
@@ -736,6 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only compare; exit 1 if notebooks/ is stale, missing or has extras")
     ex.set_defaults(func=cmd_exercises)
 
+
+def _add_download_parser(sub: argparse._SubParsersAction) -> None:
+    """``course download``: fetch a dataset."""
     dl = sub.add_parser("download", help="download a dataset (isic2016)",
                         description="Download ISIC 2016 into the data folder.")
     dl.add_argument("dataset", choices=["isic2016"])
@@ -752,6 +752,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "mirror.json); default $COURSE_ISIC2016_MIRROR")
     dl.set_defaults(func=cmd_download)
 
+
+def _add_mirror_parser(sub: argparse._SubParsersAction) -> None:
+    """``course mirror make``: build a classroom mirror of ISIC 2016."""
     mirror = sub.add_parser("mirror", help="build a classroom mirror of ISIC 2016",
                             description="Build, from a local ISIC 2016 folder, archives with the "
                                         "official names and layout (all images or a stratified "
@@ -769,14 +772,23 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--seed", type=int, default=0)
     make.set_defaults(func=cmd_mirror)
 
+
+def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
+    """``course lint``: check the notebooks' structure."""
     lint = sub.add_parser("lint", help="check the structure of solutions/ and notebooks/")
     lint.add_argument("--min-exercises", type=int, default=None, metavar="N",
                       help="fewest exercises a notebook may have (default: 4, the course's rule)")
     lint.set_defaults(func=cmd_lint)
 
+
+def _add_info_parser(sub: argparse._SubParsersAction) -> None:
+    """``course info``: versions, profile, folders, GPU."""
     info = sub.add_parser("info", help="versions, profile, folders, GPU")
     info.set_defaults(func=cmd_info)
 
+
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    """``course report``: ours vs the paper."""
     report = sub.add_parser("report", help="write runs/<profile>/report.md: ours vs the paper",
                             description="Compare the recorded results of a profile with the "
                                         "paper's Tables III-XI in runs/<profile>/report.md "
@@ -787,6 +799,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-figure", action="store_true", help="skip report.png")
     report.set_defaults(func=cmd_report)
 
+
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    """``course bench``: training throughput."""
     from .bench import MODELS
 
     bench = sub.add_parser("bench", help="training throughput: model only vs full pipeline",
@@ -813,6 +828,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only print estimated training memory per model (no training)")
     bench.set_defaults(func=cmd_bench)
 
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """``course export``: convert a saved model to TFLite."""
     exp = sub.add_parser("export", help="convert a saved model to TFLite",
                          description="Convert runs/<profile>/models/<MODEL>.keras to TFLite "
                                      "(float32, float16, int8) and compare it with Keras on test "
@@ -831,6 +849,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="DC models: the head the exported classifier uses")
     exp.set_defaults(func=cmd_export)
 
+
+def _add_grade_parser(sub: argparse._SubParsersAction) -> None:
+    """``course grade``: grade students' notebooks."""
     gr = sub.add_parser("grade", help="grade students' notebooks with the checks",
                         description="Run each submitted notebook in a child process (smoke "
                                     "profile, time and memory limits, clean temporary folder) "
@@ -863,6 +884,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data folder shared by the runs (default: a fresh temporary one)")
     gr.set_defaults(func=cmd_grade)
 
+
+def _add_bundle_parser(sub: argparse._SubParsersAction) -> None:
+    """``course bundle``: the student hand-out zip."""
     bd = sub.add_parser("bundle", help="write the student hand-out zip (no solutions)",
                         description="Zip notebooks/ (answer cells and outputs stripped), "
                                     "course_lib/, pyproject.toml, environment.yml, "
@@ -872,6 +896,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="bundle notebooks/ even when it is stale against solutions/")
     bd.set_defaults(func=cmd_bundle)
 
+
+def _add_site_parser(sub: argparse._SubParsersAction) -> None:
+    """``course site``: the course website."""
     st = sub.add_parser("site", help="build the course website into OUT (default site/)",
                         description="Render README and the solutions (stored outputs, never "
                                     "executed) with mkdocs-material + mkdocs-jupyter; MathJax "
@@ -879,6 +906,29 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", default="site", metavar="OUT")
     st.add_argument("--verbose", action="store_true", help="show mkdocs' log")
     st.set_defaults(func=cmd_site)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``course`` parser: global options, then one subparser per command
+    (``_add_<command>_parser``), in the order ``course --help`` lists them."""
+    parser = argparse.ArgumentParser(
+        prog="course", description="DermaLite course tools: run notebooks, make exercise copies, "
+                                   "download data, lint notebooks, report, benchmark, export.")
+    parser.add_argument("--root", metavar="DIR",
+                        help="course checkout to use (default: the one holding course_lib)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(sub)
+    _add_exercises_parser(sub)
+    _add_download_parser(sub)
+    _add_mirror_parser(sub)
+    _add_lint_parser(sub)
+    _add_info_parser(sub)
+    _add_report_parser(sub)
+    _add_bench_parser(sub)
+    _add_export_parser(sub)
+    _add_grade_parser(sub)
+    _add_bundle_parser(sub)
+    _add_site_parser(sub)
     return parser
 
 

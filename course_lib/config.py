@@ -14,9 +14,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import paper
+
 __all__ = [
     "Profile", "PROFILES", "REPOSITORY", "get_profile", "default_profile_name", "set_seed",
-    "repo_root", "data_dir", "runs_dir", "has_gpu", "seed_from_environment",
+    "repo_root", "data_dir", "runs_dir", "has_gpu", "seed_from_environment", "as_profile",
 ]
 
 #: GitHub owner/name of the course. Colab badges are built from this one value.
@@ -49,7 +51,7 @@ class Profile:
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
     large_models: bool = True    # also train DenseNet-121 and the heavier encoders (not in smoke/laptop)
-    learning_rate: float = 1e-4  # Adam's initial learning rate in train.fit. The paper's 1e-4
+    learning_rate: float = paper.LEARNING_RATE  # Adam's initial learning rate in train.fit. The paper's 1e-4
     #                              fine-tunes ImageNet weights; from random weights on a CPU
     #                              budget (showcase) 1e-3 learns in far fewer steps
     precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
@@ -64,7 +66,7 @@ class Profile:
         return (f"profile '{self.name}': {self.data_source}, {self.image_size}px, "
                 f"{n_train} train / {n_test} test images, {self.epochs} epoch(s), "
                 f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}"
-                + ("" if self.learning_rate == 1e-4 else f", learning rate {self.learning_rate:g}"))
+                + ("" if self.learning_rate == paper.LEARNING_RATE else f", learning rate {self.learning_rate:g}"))
 
 
 #: The showcase profile's size (planned with /benchmarks and measured runs: see the README).
@@ -102,8 +104,10 @@ PROFILES: dict[str, Profile] = {
                     "augmentation: one Colab GPU, minutes per notebook."),
     "paper": Profile(
         name="paper", data_source="isic2016", image_size=224, n_train=None, n_test=None,
-        epochs=50, seg_epochs=50, batch_size=32, weights="imagenet", seed=0, deterministic=False,
-        expand_classification=4430, expand_segmentation=6900,
+        epochs=paper.EPOCHS, seg_epochs=paper.EPOCHS, batch_size=paper.BATCH_SIZE,
+        weights="imagenet", seed=0, deterministic=False,
+        expand_classification=paper.EXPAND_CLASSIFICATION,
+        expand_segmentation=paper.EXPAND_SEGMENTATION,
         description="The paper's protocol: 50 epochs, batch 32, offline expansion "
                     "900 -> 4430 (classification) / 6900 (segmentation). Hours on a GPU."),
 }
@@ -217,6 +221,18 @@ def overrides_from_environment() -> dict:
 def format_overrides(overrides: dict) -> str:
     """``{"image_size": 128, "weights": None}`` → ``"image_size=128, weights=none"``."""
     return ", ".join(f"{k}={'none' if v is None else v}" for k, v in overrides.items())
+
+
+def as_profile(profile) -> Profile:
+    """``profile`` itself when it is a :class:`Profile`, else :func:`get_profile` of its name
+    (None: the default profile). Every library function that takes a profile accepts either;
+    anything else raises ``ValueError``."""
+    if isinstance(profile, Profile):
+        return profile
+    if profile is None or isinstance(profile, str):
+        return get_profile(profile)
+    raise ValueError(f"profile must be a Profile or a profile name, got "
+                     f"{type(profile).__name__}; use config.get_profile('smoke').")
 
 
 def get_profile(name: str | None = None, **overrides) -> Profile:

@@ -159,10 +159,10 @@ def _input_size(model) -> int:
 
 
 def _melanoma_probability(model, batch: np.ndarray) -> float:
-    from .models.discriminant import dc_classifier, selected_head
+    from .models.discriminant import dc_classifier
 
-    if len(model.inputs) == 2:  # a DC model: its selected head (or cls1)
-        model = dc_classifier(model, selected_head(model) or "cls1")
+    if len(model.inputs) == 2:  # a bare DC model: cls1 (fusion members bring their chosen head)
+        model = dc_classifier(model, "cls1")
     output = np.asarray(model(batch, training=False))
     return float(output[0, 1] if output.shape[-1] == 2 else output.reshape(-1)[0])
 

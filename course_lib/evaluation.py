@@ -18,7 +18,7 @@ CI_METRICS_SEGMENTATION = ("AC", "DC", "JA", "SE", "SP")
 
 
 def _profile(profile):
-    return profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    return config.as_profile(profile)
 
 
 _LIKELY_CAUSE = (

@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from .paper import MASK_THRESHOLD
+
 __all__ = [
     "find_last_conv_layer", "cam", "grad_cam", "gradcam_weights", "overlay", "inside_fraction",
     "cam_parts", "gradcam_parts", "normalise_heatmaps", "cam_from_parts", "grad_cam_from_parts",
@@ -82,9 +84,7 @@ def _head_layer(model, head):
     from keras import layers
 
     if len(model.inputs) == 2:  # a DC model: pick a classification head
-        from .models.discriminant import selected_head
-
-        head = head or selected_head(model) or "cls1"
+        head = head or "cls1"
         if head not in ("cls1", "cls2"):
             raise ValueError(f"head must be 'cls1' or 'cls2' for a DC model; got {head!r}.")
         return model.get_layer(head)
@@ -349,7 +349,7 @@ def inside_fraction(heatmaps, masks) -> np.ndarray:
     single = heatmaps.ndim == 2
     if single:
         heatmaps, masks = heatmaps[None], masks[None]
-    inside = (masks > (127 if masks.dtype == np.uint8 else 0.5)).reshape(len(masks), -1)
+    inside = (masks > (MASK_THRESHOLD if masks.dtype == np.uint8 else 0.5)).reshape(len(masks), -1)
     heatmaps = heatmaps.reshape(len(heatmaps), -1)
     total = heatmaps.sum(axis=1)
     safe = np.where(total > 0, total, 1.0)

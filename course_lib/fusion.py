@@ -569,7 +569,7 @@ def get_member(profile, name: str, splits=None, *, train_if_missing: bool = True
     from . import config, train
     from .models import select_head
 
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     segmentation = name.startswith("unet-")
     if _saved(profile, name):
         member = Member(name, train.load_saved_model(profile, name), name,

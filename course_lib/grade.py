@@ -38,6 +38,7 @@ import threading
 import time
 import zipfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -327,6 +328,115 @@ def training_cells(nb) -> list[int]:
     return skip
 
 
+def _write_spec(nb, tmp: Path, exercises: list[dict], limits: Limits, fast: bool) -> Path:
+    """Write the submitted notebook to ``tmp/work`` and the child's instructions to
+    ``tmp/spec.json`` (the exercises to grade, the limits, the cells ``--fast`` skips); the
+    spec's path."""
+    nb_path = tmp / "work" / "submission.ipynb"
+    nbformat.write(nb, str(nb_path))
+    skip = training_cells(nb) if fast else []
+    code_index = {i for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    spec = {"notebook": str(nb_path), "result": str(tmp / "result.json"),
+            "exercises": exercises, "cell_timeout": limits.cell_timeout,
+            "check_timeout": limits.check_timeout, "budget": limits.timeout,
+            "skip_cells": [i for i in skip if i in code_index],
+            "rlimits": _rlimits(limits), "progress": str(tmp / "progress")}
+    spec_path = tmp / "spec.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    return spec_path
+
+
+def _run_child(spec_path: Path, tmp: Path, env: dict, limits: Limits,
+               python: str | None) -> tuple[subprocess.Popen, bool, float, deque]:
+    """Run :mod:`course_lib.grade_runner` on ``spec_path`` until it ends or ``timeout + grace``
+    has passed, then kill its process group. ``(process, killed, seconds, output tail)``: killed
+    is True when the time ran out; the tail holds the last 256 KB of output, in chunks."""
+    began = time.monotonic()
+    proc = subprocess.Popen([python or sys.executable, "-m", "course_lib.grade_runner",
+                             str(spec_path)], cwd=tmp / "work", env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    tail: deque = deque(maxlen=64)  # the last 256 KB of output
+    reader = threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True)
+    reader.start()
+    killed = False
+    try:
+        proc.wait(timeout=limits.timeout + limits.grace)
+    except subprocess.TimeoutExpired:
+        killed = True
+    _kill_group(proc)  # whatever it started in the background goes too
+    proc.wait()
+    reader.join(timeout=5)
+    return proc, killed, round(time.monotonic() - began, 1), tail
+
+
+def _check_integrity(submission: Submission, root: Path, solution: Path, before: dict,
+                     baseline: dict | None) -> None:
+    """Raise :class:`GradingIntegrityError` when the files that decide the notebook's grades
+    no longer match ``baseline`` (default: ``before``, their state before the run)."""
+    after = library_fingerprint(root, solution)
+    reference = {key: (baseline or before).get(key, before[key]) for key in before}
+    if after != reference:
+        changed = sorted(k for k in after if reference.get(k) != after[k])
+        raise GradingIntegrityError(
+            f"{submission.label} changed the course's own files while it ran ("
+            + ", ".join(changed[:5]) + "). Grading stopped: restore them (git checkout) and "
+            "grade in a container or throw-away account with the course read-only "
+            "(docs/TEACHING.md).")
+
+
+def _read_report(result_file: Path) -> dict | None:
+    """The child's result.json; ``None`` when it wrote none or it is not JSON."""
+    if not result_file.exists():
+        return None
+    try:
+        return json.loads(result_file.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _not_graded_reason(report: dict | None, killed: bool, returncode: int | None,
+                       limits: Limits, progress: Path, output_tail: str) -> str:
+    """Why no grades came back: the time limit (and the cell it stopped in, from the child's
+    ``progress`` file), the child's own failure, its exit code or signal, or likely memory."""
+    if killed:
+        why = (f"the notebook did not finish within {limits.timeout + limits.grace:.0f} s "
+               "and was stopped")
+        try:
+            why += f" in cell {int(progress.read_text()) + 1}"
+        except (OSError, ValueError):
+            pass
+        why += "; not graded"
+    else:
+        how = (f"signal {-returncode}" if returncode is not None and returncode < 0
+               else f"exit code {returncode}")
+        why = f"the notebook's process ended ({how}) before grading"
+        if report and report.get("failure"):
+            why = f"grading failed: {report['failure']}"
+        elif limits.memory_gb and ("MemoryError" in output_tail
+                                   or "bad_alloc" in output_tail):
+            why += f" — it probably ran out of memory (limit {limits.memory_gb:g} GiB)"
+    return why
+
+
+def _record_report(result: NotebookGrade, report: dict, exercises: list[dict], limits: Limits,
+                   row: Callable[[str, str, str], Grade]) -> None:
+    """Fill ``result`` from the child's report: a grade per exercise (``error`` for one that
+    came back without), the cells, and notes on failed cells and cells the time limit skipped."""
+    by_id = {g["id"]: g for g in report["grades"]}
+    for exercise in exercises:
+        grade = by_id.get(exercise["id"], {"status": "error",
+                                           "message": "no grade came back"})
+        result.grades.append(row(exercise["id"], grade["status"], grade["message"]))
+    result.cells = report.get("cells", [])
+    result.notes.extend(_cell_notes(result.cells))
+    skipped = [c for c in result.cells if c["status"] == "skipped"
+               and "time limit" in c.get("error", "")]
+    if skipped:
+        result.notes.append(f"time limit of {limits.timeout:.0f} s reached: "
+                            f"{len(skipped)} cells not run")
+
+
 def grade_notebook(submission: Submission, solution: Path | None, *, root: Path,
                    limits: Limits = Limits(), data_dir: Path | None = None, fast: bool = False,
                    shared: Path | None = None, runs_dir: Path | None = None,
@@ -361,87 +471,22 @@ def grade_notebook(submission: Submission, solution: Path | None, *, root: Path,
     tmp = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         env = _child_env(tmp, data_dir, root, shared, runs_dir)
-        nb_path = tmp / "work" / "submission.ipynb"
-        nbformat.write(nb, str(nb_path))
-        skip = training_cells(nb) if fast else []
-        code_index = {i for i, c in enumerate(nb.cells) if c.cell_type == "code"}
-        spec = {"notebook": str(nb_path), "result": str(tmp / "result.json"),
-                "exercises": exercises, "cell_timeout": limits.cell_timeout,
-                "check_timeout": limits.check_timeout, "budget": limits.timeout,
-                "skip_cells": [i for i in skip if i in code_index],
-                "rlimits": _rlimits(limits), "progress": str(tmp / "progress")}
-        spec_path = tmp / "spec.json"
-        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        spec_path = _write_spec(nb, tmp, exercises, limits, fast)
         before = library_fingerprint(root, solution)
-        began = time.monotonic()
-        proc = subprocess.Popen([python or sys.executable, "-m", "course_lib.grade_runner",
-                                 str(spec_path)], cwd=tmp / "work", env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        tail: deque = deque(maxlen=64)  # the last 256 KB of output
-        reader = threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True)
-        reader.start()
-        killed = False
-        try:
-            proc.wait(timeout=limits.timeout + limits.grace)
-        except subprocess.TimeoutExpired:
-            killed = True
-        _kill_group(proc)  # whatever it started in the background goes too
-        proc.wait()
-        reader.join(timeout=5)
-        result.seconds = round(time.monotonic() - began, 1)
-        after = library_fingerprint(root, solution)
-        reference = {key: (baseline or before).get(key, before[key]) for key in before}
-        if after != reference:
-            changed = sorted(k for k in after if reference.get(k) != after[k])
-            raise GradingIntegrityError(
-                f"{submission.label} changed the course's own files while it ran ("
-                + ", ".join(changed[:5]) + "). Grading stopped: restore them (git checkout) and "
-                "grade in a container or throw-away account with the course read-only "
-                "(docs/TEACHING.md).")
+        proc, killed, seconds, tail = _run_child(spec_path, tmp, env, limits, python)
+        result.seconds = seconds
+        _check_integrity(submission, root, solution, before, baseline)
         result.output_tail = b"".join(tail).decode("utf-8", "replace")[-20000:]
-        report = None
-        result_file = tmp / "result.json"
-        if result_file.exists():
-            try:
-                report = json.loads(result_file.read_text(encoding="utf-8"))
-            except ValueError:
-                report = None
+        report = _read_report(tmp / "result.json")
         if report is None or (not report.get("grades") and exercises):
-            if killed:
-                why = (f"the notebook did not finish within {limits.timeout + limits.grace:.0f} s "
-                       "and was stopped")
-                try:
-                    why += f" in cell {int((tmp / 'progress').read_text()) + 1}"
-                except (OSError, ValueError):
-                    pass
-                why += "; not graded"
-            else:
-                code = proc.returncode
-                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                why = f"the notebook's process ended ({how}) before grading"
-                if report and report.get("failure"):
-                    why = f"grading failed: {report['failure']}"
-                elif limits.memory_gb and ("MemoryError" in result.output_tail
-                                           or "bad_alloc" in result.output_tail):
-                    why += f" — it probably ran out of memory (limit {limits.memory_gb:g} GiB)"
+            why = _not_graded_reason(report, killed, proc.returncode, limits, tmp / "progress",
+                                     result.output_tail)
             status = "timeout" if killed else "error"
             result.grades = [row(e["id"], status, f"Exercise {e['id']}: not graded: {why}.")
                              for e in exercises]
             result.notes.append(why)
             return result
-        by_id = {g["id"]: g for g in report["grades"]}
-        for exercise in exercises:
-            grade = by_id.get(exercise["id"], {"status": "error",
-                                               "message": "no grade came back"})
-            result.grades.append(row(exercise["id"], grade["status"], grade["message"]))
-        result.cells = report.get("cells", [])
-        result.notes.extend(_cell_notes(result.cells))
-        skipped = [c for c in result.cells if c["status"] == "skipped"
-                   and "time limit" in c.get("error", "")]
-        if skipped:
-            result.notes.append(f"time limit of {limits.timeout:.0f} s reached: "
-                                f"{len(skipped)} cells not run")
+        _record_report(result, report, exercises, limits, row)
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -37,6 +37,9 @@ __all__ = [
     "inverse_frequency_alpha", "numerical_gradient", "autodiff_gradient", "relative_error",
 ]
 
+from .paper import FOCAL_ALPHA, FOCAL_GAMMA  # noqa: E402  (0.25, 0.75: Eq. 3-4)
+from .paper import SEGMENTATION_FOCAL_ALPHA, SEGMENTATION_FOCAL_GAMMA  # noqa: E402  (Table X)
+
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (Keras' epsilon).
 EPSILON = 1e-7
 
@@ -87,7 +90,7 @@ class BinaryFocalLoss(keras.losses.Loss):
     ``paper_eq4=True`` multiplies the y = 0 branch by (1 - p), as the paper's misprinted Eq. (4).
     """
 
-    def __init__(self, alpha=0.25, gamma=0.75, from_logits=False, paper_eq4=False,
+    def __init__(self, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, from_logits=False, paper_eq4=False,
                  epsilon=EPSILON, name="focal_loss", reduction="sum_over_batch_size",
                  dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
@@ -127,7 +130,7 @@ class CategoricalFocalLoss(keras.losses.Loss):
     :class:`BinaryFocalLoss`: class 1 is weighted by alpha, class 0 by 1 - alpha.
     """
 
-    def __init__(self, alpha=0.25, gamma=0.75, from_logits=False, epsilon=EPSILON,
+    def __init__(self, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, from_logits=False, epsilon=EPSILON,
                  name="categorical_focal_loss", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.alpha, self.gamma = _check_alpha_gamma(alpha, gamma)
@@ -161,7 +164,7 @@ class CategoricalFocalLoss(keras.losses.Loss):
                 "from_logits": self.from_logits, "epsilon": self.epsilon}
 
 
-def focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits: bool = False,
+def focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, from_logits: bool = False,
                name: str = "focal_loss") -> BinaryFocalLoss:
     """Lin et al.'s focal loss for a melanoma probability (sigmoid output), a Keras loss.
 
@@ -172,7 +175,7 @@ def focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits: bool = Fal
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
 
 
-def categorical_focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits: bool = False,
+def categorical_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, from_logits: bool = False,
                            name: str = "categorical_focal_loss") -> CategoricalFocalLoss:
     """Lin et al.'s focal loss for the 2-way softmax heads (cls1 / cls2 of the DC models).
 
@@ -183,7 +186,7 @@ def categorical_focal_loss(alpha: float = 0.25, gamma: float = 0.75, from_logits
     return CategoricalFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
 
 
-def paper_eq4_focal_loss(alpha: float = 0.25, gamma: float = 0.75,
+def paper_eq4_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
                          name: str = "paper_eq4_focal_loss") -> BinaryFocalLoss:
     """The focal loss AS PRINTED in the paper's Eq. (4) -- with its typo. Do not train with it.
 
@@ -195,7 +198,7 @@ def paper_eq4_focal_loss(alpha: float = 0.25, gamma: float = 0.75,
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=False, paper_eq4=True, name=name)
 
 
-def focal_loss_numpy(y, p, alpha: float = 0.25, gamma: float = 0.75, paper_eq4: bool = False,
+def focal_loss_numpy(y, p, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, paper_eq4: bool = False,
                      epsilon: float = EPSILON) -> np.ndarray:
     """Focal loss per example in plain NumPy (the formula, for tables and hand checks).
 
@@ -288,8 +291,7 @@ def relative_error(a, b, floor: float = 1e-12) -> float:
 #: The paper's epsilon in the Dice loss (Eq. 10): "set to 1 (avoid division zero)".
 DICE_EPSILON = 1.0
 #: Table X's focal loss for segmentation: alpha (the paper's theta) weights LESION pixels.
-SEGMENTATION_FOCAL_ALPHA = 0.75
-SEGMENTATION_FOCAL_GAMMA = 1.25
+# (SEGMENTATION_FOCAL_ALPHA = 0.75, SEGMENTATION_FOCAL_GAMMA = 1.25, from course_lib.paper)
 
 __all__ += ["DICE_EPSILON", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "dice_loss",
             "binary_crossentropy_per_image", "bce_dice_loss", "SegmentationFocalLoss",

@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .paper import MASK_THRESHOLD
+
 __all__ = [
     "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI",
     "binarize", "confusion_counts", "segmentation_scores", "segmentation_scores_per_image",
@@ -84,7 +86,7 @@ def binarize(mask) -> np.ndarray:
                           "pixels > 128, so every pixel counts as background. Multiply by 255 "
                           "or pass mask.astype(bool) if 1 means lesion.", UserWarning,
                           stacklevel=2)
-        return array > 128
+        return array > MASK_THRESHOLD
     if np.issubdtype(array.dtype, np.floating):
         if np.isnan(array).any():
             raise ValueError("The mask contains NaN values; check the model output (a NaN loss "
@@ -418,21 +420,11 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
     return float(low), float(high)
 
 
-def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> BootstrapCI:
-    """Percentile bootstrap interval of a classification metric. Taught in 00_setup_and_metrics.
-
-    ``metric`` is a key of :func:`classification_scores` ("AUC", "AP", "AC", ...) or a callable
-    ``metric(y_true, y_score) -> float``. The test set is resampled with replacement ``n`` times
-    with ``np.random.default_rng(seed)`` (same seed, same interval); resamples where the metric is
-    undefined (only one class drawn, for AUC/AP/AP_interp/SE/SP; or a callable that returns NaN
-    or raises ``ValueError`` on a single-class resample) are skipped and counted in
-    ``result.n_skipped``. The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
-    percentiles of the remaining values; ``point`` is the metric on the full set.
-
-    Returns a :class:`BootstrapCI` that unpacks as ``point, low, high``.
-    """
-    _check_bootstrap_args(n, level)
+def _bootstrap_target(metric: str | Callable, y_true, y_score
+                      ) -> tuple[Callable, bool, float, np.ndarray, np.ndarray]:
+    """``(evaluate, needs_both, point, y_true_used, y_score_used)`` for :func:`bootstrap_ci`:
+    the function scored on each resample, whether it needs both classes, its value on the full
+    set and the arrays to resample."""
     if isinstance(metric, str):
         if metric not in CLASSIFICATION_METRICS:
             raise ValueError(f"Unknown metric {metric!r}; choose one of "
@@ -448,22 +440,23 @@ def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: i
         point = evaluate(truth, score)
         if needs_both and not math.isfinite(point):
             raise ValueError(f"{key} is undefined on the full set: y_true has a single class.")
-        y_true_used, y_score_used = truth, score
-    elif callable(metric):
+        return evaluate, needs_both, point, truth, score
+    if callable(metric):
         y_true_used, y_score_used = np.asarray(y_true), np.asarray(y_score)
         if len(y_true_used) != len(y_score_used):
             raise ValueError(f"y_true has {len(y_true_used)} entries but y_score has "
                              f"{len(y_score_used)}; pass one score per sample.")
-        needs_both = False
-        evaluate = metric
         point = float(metric(y_true_used, y_score_used))
-    else:
-        raise ValueError(f"metric must be a name ({', '.join(CLASSIFICATION_METRICS)}) or a "
-                         f"callable(y_true, y_score) -> float; got {type(metric).__name__}.")
+        return metric, False, point, y_true_used, y_score_used
+    raise ValueError(f"metric must be a name ({', '.join(CLASSIFICATION_METRICS)}) or a "
+                     f"callable(y_true, y_score) -> float; got {type(metric).__name__}.")
 
+
+def _bootstrap_values(evaluate: Callable, y_true_used: np.ndarray, y_score_used: np.ndarray,
+                      needs_both: bool, n: int, seed: int) -> tuple[list[float], int]:
+    """``(values, skipped)``: the metric on ``n`` resamples drawn with
+    ``np.random.default_rng(seed)``, and how many resamples were skipped as undefined."""
     size = len(y_true_used)
-    if size == 0:
-        raise ValueError("y_true and y_score are empty: nothing to resample.")
     # Classes per sample, to recognise single-class resamples (callable path: any label type).
     labels = np.asarray(y_true_used)
     if labels.ndim == 2 and labels.shape[1] == 2:
@@ -491,6 +484,29 @@ def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: i
             skipped += 1
             continue
         values.append(value)
+    return values, skipped
+
+
+def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> BootstrapCI:
+    """Percentile bootstrap interval of a classification metric. Taught in 00_setup_and_metrics.
+
+    ``metric`` is a key of :func:`classification_scores` ("AUC", "AP", "AC", ...) or a callable
+    ``metric(y_true, y_score) -> float``. The test set is resampled with replacement ``n`` times
+    with ``np.random.default_rng(seed)`` (same seed, same interval); resamples where the metric is
+    undefined (only one class drawn, for AUC/AP/AP_interp/SE/SP; or a callable that returns NaN
+    or raises ``ValueError`` on a single-class resample) are skipped and counted in
+    ``result.n_skipped``. The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
+    percentiles of the remaining values; ``point`` is the metric on the full set.
+
+    Returns a :class:`BootstrapCI` that unpacks as ``point, low, high``.
+    """
+    _check_bootstrap_args(n, level)
+    evaluate, needs_both, point, y_true_used, y_score_used = _bootstrap_target(
+        metric, y_true, y_score)
+    if len(y_true_used) == 0:
+        raise ValueError("y_true and y_score are empty: nothing to resample.")
+    values, skipped = _bootstrap_values(evaluate, y_true_used, y_score_used, needs_both, n, seed)
     if not values:
         raise ValueError(f"The metric was undefined on all {n} resamples (each drew a single "
                          "class?); use a larger test set.")

@@ -39,6 +39,7 @@ or execution counts. Taught in 00_setup_and_metrics (how the course notebooks ar
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -61,6 +62,8 @@ _COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/[^\s)\"'>
 _TIME = re.compile(r"\b\d+(?:\s*(?:-|–|to)\s*\d+)?\s*(?:min|mins|minutes|h|hr|hours?)\b",
                    re.IGNORECASE)
 _FENCE = re.compile(r"^\s*(```|~~~)")
+#: ``problem(text, index=None)``: records one finding of :func:`lint_notebook`.
+_Report = Callable[..., None]
 
 
 def colab_badge(relative_path: str) -> str:
@@ -156,33 +159,29 @@ def _downstream_problems(cells, exercise_cells, check_indices) -> list[tuple[str
     return found
 
 
-def lint_notebook(path: str | Path, root: str | Path | None = None,
-                  kind: str | None = None, min_exercises: int = MIN_EXERCISES) -> list[str]:
-    """Problems found in one notebook (empty list: OK).
-
-    ``kind`` is ``"solution"`` or ``"exercise"`` (default: ``exercise`` for files in a
-    ``notebooks/`` folder). ``root`` is the course checkout used to name the notebook's own
-    path in its Colab badge (default: the parent of its folder).
-    """
-    path = Path(path)
-    kind = kind or _kind_of(path)
-    if kind not in ("solution", "exercise"):
-        raise ValueError(f"kind must be 'solution' or 'exercise', not {kind!r}.")
+def _relative_path(path: Path, root: str | Path | None) -> str:
+    """The notebook's path relative to the course checkout ``root`` (default: the parent of its
+    folder), as named in messages and in its Colab badge."""
     root = Path(root) if root is not None else path.resolve().parent.parent
     try:
-        relative = path.resolve().relative_to(root.resolve()).as_posix()
+        return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
-        relative = f"{path.parent.name}/{path.name}"
-    problems: list[str] = []
+        return f"{path.parent.name}/{path.name}"
 
+
+def _reporter(problems: list[str], relative: str, cells) -> _Report:
+    """``problem(text, index=None)``: append ``text`` to ``problems``, prefixed with the
+    notebook's path and, given ``index``, the cell's label."""
     def problem(text: str, index: int | None = None) -> None:
-        where = relative if index is None else f"{relative}, {exercises.cell_label(index, nb.cells[index])}"
+        where = relative if index is None else f"{relative}, {exercises.cell_label(index, cells[index])}"
         problems.append(f"{where}: {text}")
 
-    try:
-        nb = exercises.read_notebook(path)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is one problem
-        return [f"{relative}: cannot be read as a notebook ({err})"]
+    return problem
+
+
+def _format_problems(nb, relative: str) -> list[str]:
+    """Problems of the notebook file itself: invalid JSON schema, an nbformat without cell ids."""
+    problems: list[str] = []
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as err:
@@ -190,11 +189,11 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
     if (nb.nbformat, nb.nbformat_minor) < (4, 5):
         problems.append(f"{relative}: nbformat {nb.nbformat}.{nb.nbformat_minor} has no cell ids; "
                         "save it with Jupyter >= 4 (nbformat 4.5).")
-    cells = nb.cells
-    if not cells:
-        return problems + [f"{relative}: the notebook has no cells"]
+    return problems
 
-    # 1. Title cell and badge -------------------------------------------------------------
+
+def _lint_title(cells, relative: str, problem: _Report) -> None:
+    """Rule 1: the title cell (one H1, the Colab badge to the notebook's own path); no other H1."""
     first = cells[0]
     if first.cell_type != "markdown":
         problem("the first cell must be markdown holding the '# Title' and the Colab badge", 0)
@@ -215,33 +214,41 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if cell.cell_type == "markdown" and _h1_lines(cell.source):
             problem("only the title cell may have an H1 heading ('# ...'); use '##' here", index)
 
-    if kind == "exercise":
-        for index, cell in enumerate(cells):
-            if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
-                problem("exercise copies carry no outputs; regenerate with `course exercises`",
-                        index)
-        return problems
 
-    # 2. Overview ---------------------------------------------------------------------------
+def _lint_exercise_copy(cells, problem: _Report) -> None:
+    """An exercise copy stores no outputs and no execution counts."""
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            problem("exercise copies carry no outputs; regenerate with `course exercises`",
+                    index)
+
+
+def _lint_overview(cells, problem: _Report) -> None:
+    """Rule 2: a '## Overview' in the first three cells naming the learning objectives, the
+    time needed and the paper section."""
     overview = [i for i, c in enumerate(cells[:3])
                 if c.cell_type == "markdown" and _has_heading(c.source, "Overview")]
     if not overview:
         problem("one of the first three cells must be markdown with a '## Overview' heading "
                 "(learning objectives, time needed, paper section)")
-    else:
-        text = cells[overview[0]].source
-        if not re.search(r"learn|objective", text, re.IGNORECASE):
-            problem("the Overview should list the learning objectives ('You will learn ...')",
-                    overview[0])
-        if not _TIME.search(text):
-            problem("the Overview should say how long the notebook takes (e.g. 'Time: 30 min')",
-                    overview[0])
-        if not (re.search(r"paper", text, re.IGNORECASE)
-                and re.search(r"section", text, re.IGNORECASE)):
-            problem("the Overview should name the paper section it covers "
-                    "(e.g. 'Paper: Section III.B')", overview[0])
+        return
+    text = cells[overview[0]].source
+    if not re.search(r"learn|objective", text, re.IGNORECASE):
+        problem("the Overview should list the learning objectives ('You will learn ...')",
+                overview[0])
+    if not _TIME.search(text):
+        problem("the Overview should say how long the notebook takes (e.g. 'Time: 30 min')",
+                overview[0])
+    if not (re.search(r"paper", text, re.IGNORECASE)
+            and re.search(r"section", text, re.IGNORECASE)):
+        problem("the Overview should name the paper section it covers "
+                "(e.g. 'Paper: Section III.B')", overview[0])
 
-    # Exercise and check cells (validated through the generator's own parser) ---------------
+
+def _exercise_cells(cells, path: Path, relative: str, problems: list[str],
+                    problem: _Report) -> list[tuple[int, str]]:
+    """Rule 5, the exercise cells: ``(cell index, exercise id)`` of each, in order, after
+    reporting malformed regions (the generator's own parser), headers, numbers and duplicates."""
     number = _notebook_number(path)
     exercise_cells: list[tuple[int, str]] = []
     for index, cell in enumerate(cells):
@@ -268,21 +275,30 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if exercise_id in {e for _, e in exercise_cells}:
             problem(f"Exercise {exercise_id} is defined twice", index)
         exercise_cells.append((index, exercise_id))
-    if len(exercise_cells) < min_exercises:
-        problem(f"needs at least {min_exercises} exercise cells, found {len(exercise_cells)}")
-    if exercise_cells:
-        from . import checks
+    return exercise_cells
 
-        for index, exercise_id in exercise_cells:
-            module_file = checks.module_name_for(exercise_id).replace(".", "/") + ".py"
-            try:
-                checks.get_exercise(exercise_id)
-            except KeyError:
-                problem(f"Exercise {exercise_id} has no check: register one in {module_file}",
-                        index)
-            except Exception as err:  # noqa: BLE001 - a broken check module
-                problem(f"Exercise {exercise_id}: {module_file} fails to import "
-                        f"({type(err).__name__}: {err})", index)
+
+def _lint_registered_checks(exercise_cells: list[tuple[int, str]], problem: _Report) -> None:
+    """Rule 5: a check registered in course_lib.checks for every exercise id."""
+    if not exercise_cells:
+        return
+    from . import checks
+
+    for index, exercise_id in exercise_cells:
+        module_file = checks.module_name_for(exercise_id).replace(".", "/") + ".py"
+        try:
+            checks.get_exercise(exercise_id)
+        except KeyError:
+            problem(f"Exercise {exercise_id} has no check: register one in {module_file}",
+                    index)
+        except Exception as err:  # noqa: BLE001 - a broken check module
+            problem(f"Exercise {exercise_id}: {module_file} fails to import "
+                    f"({type(err).__name__}: {err})", index)
+
+
+def _check_cells(cells, exercise_cells: list[tuple[int, str]], problem: _Report) -> list[int]:
+    """Rule 5, the check cells: their indices, after reporting check cells that come before
+    (or without) their exercise and exercises that have no check cell."""
     defined: set[str] = set()
     exercise_at = dict(exercise_cells)
     checked: set[str] = set()
@@ -302,31 +318,37 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if exercise_id not in checked:
             problem(f"Exercise {exercise_id} needs a check cell after it: "
                     f"checks.run(\"{exercise_id}\", <your function>)", index)
-    for message, index in _downstream_problems(cells, exercise_cells, check_indices):
-        problem(message, index)
-    first_exercise = exercise_cells[0][0] if exercise_cells else len(cells)
+    return check_indices
 
-    # 3. Parameters cell ------------------------------------------------------------------------
+
+def _lint_parameters(cells, first_exercise: int, problem: _Report) -> None:
+    """Rule 3: exactly one code cell tagged ``parameters``, reading COURSE_PROFILE, before the
+    first exercise."""
     parameters = [i for i, c in enumerate(cells)
                   if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(parameters) != 1:
         problem(f"needs exactly one code cell tagged 'parameters', found {len(parameters)}")
-    else:
-        index = parameters[0]
-        if "COURSE_PROFILE" not in cells[index].source:
-            problem('the parameters cell must read the profile from the environment: '
-                    'PROFILE = os.environ.get("COURSE_PROFILE", default_profile_name())', index)
-        if index > first_exercise:
-            problem("the parameters cell must come before the first exercise", index)
+        return
+    index = parameters[0]
+    if "COURSE_PROFILE" not in cells[index].source:
+        problem('the parameters cell must read the profile from the environment: '
+                'PROFILE = os.environ.get("COURSE_PROFILE", default_profile_name())', index)
+    if index > first_exercise:
+        problem("the parameters cell must come before the first exercise", index)
 
-    # 4. Stored-outputs note -----------------------------------------------------------------
+
+def _lint_stored_outputs_note(cells, first_exercise: int, problem: _Report) -> None:
+    """Rule 4: a code cell before the first exercise stores :data:`STORED_OUTPUTS_PHRASE`."""
     if not any(STORED_OUTPUTS_PHRASE in cell_output_text(c)
                for c in cells[:first_exercise] if c.cell_type == "code"):
         problem(f"no code cell before the first exercise stores a line with "
                 f"'{STORED_OUTPUTS_PHRASE} ...' (course_lib.runtime.start_notebook prints it); "
                 "refresh the stored outputs with `course run --store`")
 
-    # 6. Summary (answer sketches for instructors may follow it in solutions/) ------------------
+
+def _lint_summary(cells, problem: _Report) -> None:
+    """Rule 6: the last cell (before any answer sketches tagged ``answers``) is a '## Summary'
+    with at least one question."""
     last = len(cells) - 1
     while last > 0 and exercises.ANSWERS_TAG in cells[last].get("metadata", {}).get("tags", []):
         last -= 1
@@ -335,7 +357,10 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
     elif "?" not in cells[last].source:
         problem("the Summary should end with questions for the reader (none found)", last)
 
-    # 7. Stored outputs ------------------------------------------------------------------------
+
+def _lint_stored_outputs(cells, check_indices: list[int], problem: _Report) -> None:
+    """Rule 7: every code cell ran and stores no error (no stderr where marked
+    ``# NBVAL_CHECK_OUTPUT``); every check cell's output shows ✓ and no ✗."""
     for index, cell in enumerate(cells):
         if cell.cell_type != "code":
             continue
@@ -357,6 +382,48 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         if "✓" not in text or "✗" in text:
             problem("the stored output of this check cell should show ✓ (and no ✗); run the "
                     "solution and store the outputs with `course run --store`", index)
+
+
+def lint_notebook(path: str | Path, root: str | Path | None = None,
+                  kind: str | None = None, min_exercises: int = MIN_EXERCISES) -> list[str]:
+    """Problems found in one notebook (empty list: OK).
+
+    ``kind`` is ``"solution"`` or ``"exercise"`` (default: ``exercise`` for files in a
+    ``notebooks/`` folder). ``root`` is the course checkout used to name the notebook's own
+    path in its Colab badge (default: the parent of its folder).
+    """
+    path = Path(path)
+    kind = kind or _kind_of(path)
+    if kind not in ("solution", "exercise"):
+        raise ValueError(f"kind must be 'solution' or 'exercise', not {kind!r}.")
+    relative = _relative_path(path, root)
+    try:
+        nb = exercises.read_notebook(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is one problem
+        return [f"{relative}: cannot be read as a notebook ({err})"]
+    problems = _format_problems(nb, relative)
+    cells = nb.cells
+    if not cells:
+        return problems + [f"{relative}: the notebook has no cells"]
+    problem = _reporter(problems, relative, cells)
+
+    _lint_title(cells, relative, problem)
+    if kind == "exercise":
+        _lint_exercise_copy(cells, problem)
+        return problems
+    _lint_overview(cells, problem)
+    exercise_cells = _exercise_cells(cells, path, relative, problems, problem)
+    if len(exercise_cells) < min_exercises:
+        problem(f"needs at least {min_exercises} exercise cells, found {len(exercise_cells)}")
+    _lint_registered_checks(exercise_cells, problem)
+    check_indices = _check_cells(cells, exercise_cells, problem)
+    for message, index in _downstream_problems(cells, exercise_cells, check_indices):
+        problem(message, index)
+    first_exercise = exercise_cells[0][0] if exercise_cells else len(cells)
+    _lint_parameters(cells, first_exercise, problem)
+    _lint_stored_outputs_note(cells, first_exercise, problem)
+    _lint_summary(cells, problem)
+    _lint_stored_outputs(cells, check_indices, problem)
     return problems
 
 

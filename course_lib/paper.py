@@ -7,7 +7,26 @@ Model sizes in Table VIII are the paper's file sizes (MB, weights-only HDF5).
 """
 from __future__ import annotations
 
-__all__ = ["TABLES", "table", "CITATION"]
+__all__ = ["TABLES", "table", "CITATION", "LEARNING_RATE", "LR_FACTOR", "LR_PATIENCE", "EPOCHS",
+           "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
+           "FOCAL_GAMMA", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA",
+           "DC_LOSS_WEIGHTS", "MASK_THRESHOLD"]
+
+# ------------------------------------------------------------------ the protocol, named once
+# Every constant of the paper's protocol lives here; the library imports it from here.
+LEARNING_RATE = 1e-4      # Adam, both tasks (III.B.4, III.C.3)
+LR_FACTOR = 0.5           # "the learning rate decays to 1/2 ...
+LR_PATIENCE = 3           # ... in three consecutive iterations" without improvement
+EPOCHS = 50               # both tasks
+BATCH_SIZE = 32
+EXPAND_CLASSIFICATION = 4430  # 900 training images expanded offline (III.B.1) ...
+EXPAND_SEGMENTATION = 6900    # ... and for segmentation (III.C.1)
+FOCAL_ALPHA = 0.25        # Eq. 3-4, the classification heads: weight of melanoma
+FOCAL_GAMMA = 0.75
+SEGMENTATION_FOCAL_ALPHA = 0.75  # Table X (the paper's theta): weight of lesion pixels
+SEGMENTATION_FOCAL_GAMMA = 1.25
+DC_LOSS_WEIGHTS = {"cls1": 1.0, "cls2": 1.0, "same": 0.5}  # Eq. 5: A = B = 1, C = 0.5
+MASK_THRESHOLD = 128      # ISIC 2016's rule: a 0/255 mask pixel is lesion when > 128
 
 CITATION = ("L. Wei, K. Ding and H. Hu, \"Automatic Skin Cancer Detection in Dermoscopy Images "
             "Based on Ensemble Lightweight Deep Learning Network\", IEEE Access, 2020.")

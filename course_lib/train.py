@@ -23,9 +23,8 @@ __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_opt
            "recalibrate_batchnorm", "PreciseBatchNorm", "BatchLossLog",
            "configure_for_hardware", "out_of_memory_message"]
 
-PAPER_LEARNING_RATE = 1e-4   # Adam, both tasks
-PAPER_LR_FACTOR = 0.5        # "the learning rate decays to 1/2"
-PAPER_LR_PATIENCE = 3        # "in three consecutive iterations"
+from .paper import LEARNING_RATE as PAPER_LEARNING_RATE  # noqa: E402  (Adam, both tasks)
+from .paper import LR_FACTOR as PAPER_LR_FACTOR, LR_PATIENCE as PAPER_LR_PATIENCE  # noqa: E402
 
 
 _STRATEGY = {}  # one distribution strategy per process (see get_strategy)
@@ -102,7 +101,7 @@ def compile_options(profile) -> dict:
     (XLA: on in ``lab``/``paper`` on a GPU, off everywhere else, as
     :func:`configure_for_hardware` decides). ``model.compile(..., **train.compile_options(profile))``.
     """
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     return {"run_eagerly": profile.run_eagerly,
             "jit_compile": _xla_wanted(profile) and not profile.run_eagerly}
 
@@ -158,7 +157,7 @@ def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
     precision is slower too. Returns ``{"policy", "jit_compile", "gpus", "reason"}``; ``course
     bench`` on the GPU measures what the two settings gain.
     """
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     gpus = _gpu_count()
     if gpus and profile.name != "smoke":
         policy = use_mixed_precision(None, verbose=False)
@@ -189,7 +188,7 @@ def fresh_session(profile, seed: int | None = None) -> dict:
     """
     import keras
 
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     keras.backend.clear_session()
     config.set_seed(profile.seed if seed is None else seed, deterministic=profile.deterministic)
     return configure_for_hardware(profile, verbose=False)
@@ -197,7 +196,7 @@ def fresh_session(profile, seed: int | None = None) -> dict:
 
 def out_of_memory_message(profile, name: str = "") -> str:
     """What to lower when training runs out of (GPU) memory. Used by :func:`fit`."""
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     smaller = max(1, profile.batch_size // 2)
     where = f" while training '{name}'" if name else ""
     return (f"Out of memory{where} (profile '{profile.name}': batch size {profile.batch_size}, "
@@ -431,7 +430,7 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     to ``runs/<profile>/models/<name>/memory.json`` (:func:`gpu_memory`; ``batch_size`` there is
     the profile's).
     """
-    profile = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
+    profile = config.as_profile(profile)
     epochs = profile.epochs if epochs is None else epochs
     run_dir = run_directory(profile, name)
     if fresh:

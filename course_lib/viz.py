@@ -421,6 +421,23 @@ def plot_contours(images, true_masks, pred_masks, titles: Sequence[str] | None =
 __all__ += ["plot_unet_skips"]
 
 
+def _style_unet_axes(ax, xlim: tuple[float, float], max_depth: float, input_y: float,
+                     title: str | None) -> None:
+    """Limits, the resolution axis (full, 1/2, 1/4, ... downwards), spines and title of
+    :func:`plot_unet_skips`."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(-max_depth - 0.6, 0.6 - input_y)
+    ax.set_yticks([-d for d in range(int(max_depth) + 1)])
+    ax.set_yticklabels([f"1/{2 ** d}" if d else "full" for d in range(int(max_depth) + 1)],
+                       fontsize=8)
+    ax.set_ylabel("resolution", fontsize=8)
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title or "encoder (left), decoder (right; each block upsamples ×2), skip "
+                 "connections (blue)", fontsize=9)
+
+
 def plot_unet_skips(levels, input_shape, title: str | None = None):
     """The U of a U-Net drawn from its layer shapes: encoder feature maps down the left, decoder
     blocks up the right, each skip connection as an arrow across at its resolution.
@@ -492,16 +509,6 @@ def plot_unet_skips(levels, input_shape, title: str | None = None):
     head_x = right + 2.2
     box(head_x, previous[1], [0, 0, 1], f"sigmoid mask\n{text(out_shape)}", "#d9f0d3")
     arrow((right + 0.95, -previous[1]), (head_x - 0.7, -previous[1]))
-    ax.set_xlim(left - 1.1, head_x + 1.0)
-    ax.set_ylim(-max_depth - 0.6, 0.6 - input_y)
-    ax.set_yticks([-d for d in range(int(max_depth) + 1)])
-    ax.set_yticklabels([f"1/{2 ** d}" if d else "full" for d in range(int(max_depth) + 1)],
-                       fontsize=8)
-    ax.set_ylabel("resolution", fontsize=8)
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.set_title(title or "encoder (left), decoder (right; each block upsamples ×2), skip "
-                 "connections (blue)", fontsize=9)
+    _style_unet_axes(ax, (left - 1.1, head_x + 1.0), max_depth, input_y, title)
     fig.tight_layout()
     return fig

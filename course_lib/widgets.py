@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import augment
+from .paper import MASK_THRESHOLD
 
 __all__ = ["explorer_params", "draw_augmentation", "augmentation_explorer", "draw_pair_batch",
            "pair_explorer", "figure_png"]
@@ -84,7 +85,7 @@ def draw_augmentation(image: np.ndarray, mask: np.ndarray, op: str, seed: int = 
     for ax, (shown, contour, name) in zip(axes, panels):
         ax.imshow(shown)
         if contour.any():
-            ax.contour(contour > 128, levels=[0.5], colors="lime", linewidths=1.2)
+            ax.contour(contour > MASK_THRESHOLD, levels=[0.5], colors="lime", linewidths=1.2)
         ax.set_title(name, fontsize=9)
     axes[2].imshow(new_mask_2d, cmap="gray", vmin=0, vmax=255)
     axes[2].set_title("mask after the op:\n" + ("moved with the image" if changed
@@ -126,6 +127,47 @@ def _check_arrays(images, masks, labels, ids):
     return images, masks
 
 
+def _image_option(index: int, labels, ids) -> tuple[str, int]:
+    """The image menu entry ``(text, index)``: the index, then the id and class when known."""
+    text = f"{index}"
+    if ids is not None:
+        text += f" · {ids[index]}"
+    if labels is not None:
+        text += f" · {augment.CLASS_NAMES.get(int(labels[index]), labels[index])}"
+    return text, index
+
+
+def _augmentation_controls(n_images: int, labels, ids, seed: int, ops: tuple) -> dict:
+    """The widgets of :func:`augmentation_explorer` by name: image, op, seed and the ops'
+    parameters."""
+    import ipywidgets as ipw
+
+    style = {"description_width": "150px"}  # the longest label, "occlusion max area", whole
+
+    def wide():  # one Layout per widget: hiding one must not hide the others
+        return ipw.Layout(width="420px")
+
+    return {
+        "image": ipw.Dropdown(options=[_image_option(i, labels, ids) for i in range(n_images)],
+                              value=0, description="image", style=style, layout=wide()),
+        "op": ipw.Dropdown(options=list(ops), value=ops[0], description="operation",
+                           style=style, layout=wide()),
+        "seed": ipw.IntSlider(value=int(seed), min=0, max=99, description="seed (random ops)",
+                              style=style, layout=wide()),
+        "crop_fraction": ipw.FloatSlider(value=0.8, min=0.4, max=1.0, step=0.05,
+                                         description="crop fraction", style=style,
+                                         layout=wide()),
+        "brightness_factor": ipw.FloatSlider(value=1.3, min=0.3, max=1.8, step=0.05,
+                                             description="brightness factor", style=style,
+                                             layout=wide()),
+        "occlusion_max_fraction": ipw.FloatSlider(value=0.15, min=0.02, max=0.5, step=0.01,
+                                                  description="occlusion max area",
+                                                  style=style, layout=wide()),
+        "fill": ipw.Dropdown(options=["black", "mean"], value="black", description="fill",
+                             style=style, layout=wide()),
+    }
+
+
 def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None = None,
                           seed: int = 0, ops: Sequence[str] = augment.OPS):
     """An ipywidgets box to try every augmentation on any image and its mask.
@@ -149,39 +191,7 @@ def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None 
 
     images, masks = _check_arrays(images, masks, labels, ids)
     ops = augment._check_ops(ops)
-
-    def option(index: int) -> tuple[str, int]:
-        text = f"{index}"
-        if ids is not None:
-            text += f" · {ids[index]}"
-        if labels is not None:
-            text += f" · {augment.CLASS_NAMES.get(int(labels[index]), labels[index])}"
-        return text, index
-
-    style = {"description_width": "150px"}  # the longest label, "occlusion max area", whole
-
-    def wide():  # one Layout per widget: hiding one must not hide the others
-        return ipw.Layout(width="420px")
-
-    controls = {
-        "image": ipw.Dropdown(options=[option(i) for i in range(len(images))], value=0,
-                              description="image", style=style, layout=wide()),
-        "op": ipw.Dropdown(options=list(ops), value=ops[0], description="operation",
-                           style=style, layout=wide()),
-        "seed": ipw.IntSlider(value=int(seed), min=0, max=99, description="seed (random ops)",
-                              style=style, layout=wide()),
-        "crop_fraction": ipw.FloatSlider(value=0.8, min=0.4, max=1.0, step=0.05,
-                                         description="crop fraction", style=style,
-                                         layout=wide()),
-        "brightness_factor": ipw.FloatSlider(value=1.3, min=0.3, max=1.8, step=0.05,
-                                             description="brightness factor", style=style,
-                                             layout=wide()),
-        "occlusion_max_fraction": ipw.FloatSlider(value=0.15, min=0.02, max=0.5, step=0.01,
-                                                  description="occlusion max area",
-                                                  style=style, layout=wide()),
-        "fill": ipw.Dropdown(options=["black", "mean"], value="black", description="fill",
-                             style=style, layout=wide()),
-    }
+    controls = _augmentation_controls(len(images), labels, ids, seed, ops)
     picture = ipw.Image(format="png")
     note = ipw.HTML()
     state: dict = {}

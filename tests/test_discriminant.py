@@ -7,6 +7,7 @@ import pytest
 
 import keras
 from course_lib.losses import CategoricalFocalLoss
+from course_lib import metrics
 from course_lib.models import discriminant as D
 
 SIZE = 32
@@ -162,15 +163,16 @@ def _set_head(model, name: str, bias) -> None:
 def test_select_head_picks_the_better_head():
     keras.backend.clear_session()
     model = D.build_dc_model("mobilenet", input_shape=(SIZE, SIZE, 3))
-    with pytest.raises(ValueError, match="select_head"):
-        D.dc_predict(model, images(2))            # "best" before any selection
+    with pytest.raises(ValueError, match="select_head returned"):
+        D.dc_predict(model, images(2), head="best")  # no memory of earlier calls
     _set_head(model, "cls1", [5.0, 0.0])          # says benign for every image
     _set_head(model, "cls2", [0.0, 5.0])          # says melanoma for every image
     x, labels = images(4), np.array([1, 1, 1, 0])
     head, scores = D.select_head(model, x, labels, metric="accuracy")
     assert head == "cls2" and scores == {"cls1": 0.25, "cls2": 0.75}
-    assert D.selected_head(model) == "cls2"
-    np.testing.assert_allclose(D.dc_predict(model, x), D.dc_predict(model, x, head="cls2"))
+    assert not hasattr(D, "selected_head") and not hasattr(D, "_SELECTED_HEADS")
+    with pytest.raises(TypeError):
+        D.dc_predict(model, x)                    # the head is always said
     # one-hot labels and a custom metric work too; ties go to cls1
     head, scores = D.select_head(model, x, np.eye(2)[labels], metric=lambda y, p: 1.0)
     assert head == "cls1" and scores == {"cls1": 1.0, "cls2": 1.0}
@@ -307,7 +309,10 @@ def test_train_and_evaluate_use_the_injected_functions(tmp_path, monkeypatch):
 
     result = D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected",
                                  profile=profile, n_boot=10, select=select)
-    assert chosen == [4] and result["head"] == "cls2" and D.selected_head(model) == "cls2"
+    assert chosen == [4] and result["head"] == "cls2"
+    scores = D.dc_predict(model, splits.x_test, head="cls2")   # the test set was scored with it
+    expected = metrics.classification_scores(splits.y_test, scores)
+    assert result["metrics"]["AUC"] == pytest.approx(expected["AUC"])
     with pytest.raises(ValueError, match="select returned head"):
         D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected", profile=profile,
                             n_boot=10, select=lambda m, x, y: ("both", {}))

@@ -75,11 +75,7 @@ def prepare_data(profile: config.Profile | str | None, split: str, *,
     ``profile.n_train`` / ``profile.n_test`` (when not None) then pick a stratified subset
     (same melanoma fraction, seeded by ``profile.seed``).
     """
-    if profile is None or isinstance(profile, str):
-        profile = config.get_profile(profile)
-    if not isinstance(profile, config.Profile):
-        raise ValueError(f"profile must be a Profile or a profile name, got "
-                         f"{type(profile).__name__}; use config.get_profile('smoke').")
+    profile = config.as_profile(profile)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     wanted = profile.n_train if split == "train" else profile.n_test

@@ -37,13 +37,15 @@ import urllib.request
 import warnings
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+
+from ..paper import MASK_THRESHOLD
 
 from .. import config
 
@@ -408,6 +410,72 @@ def download_estimate(dest: str | Path | None = None, part3: bool = False,
             f"{mb_per_second[1]:.0f}–{mb_per_second[0]:.0f} MB/s, once (later runs reuse it).")
 
 
+def _mirror_source(mirror: str | None, part3: bool, base_url: str,
+                   counts: dict[str, tuple[int, int]] | None, timeout: float
+                   ) -> tuple[str, dict[str, tuple[int, int]] | None, dict[str, str]]:
+    """``(base_url, counts, expected_sha)`` for :func:`download_isic2016`: the arguments as
+    given, or, with a classroom mirror, its URL, its counts and the sha256 of its files."""
+    from .mirror import mirror_url, read_mirror_index
+
+    expected_sha: dict[str, str] = {}
+    url = mirror_url(mirror)
+    if url is not None:
+        if part3:
+            raise ValueError("A classroom mirror holds the Part 1 images with their masks and "
+                             "the label CSVs; download without part3 (--part3), or unset "
+                             "COURSE_ISIC2016_MIRROR to use the official site.")
+        index = read_mirror_index(url, timeout=timeout)
+        base_url, counts = url, {split: tuple(index["counts"][split]) for split in SPLITS}
+        expected_sha = {name: str(info.get("sha256")) for name, info in index["files"].items()
+                        if isinstance(info, dict)}
+    return base_url, counts, expected_sha
+
+
+def _download_entry(entry: RemoteFile, dest: Path, manifest: dict, base_url: str,
+                    expected_sha: dict[str, str], *, say: Callable[..., None], timeout: float,
+                    progress: bool, retries: int, offline_help: str, keep_zips: bool) -> None:
+    """Bring one registry entry into ``dest`` for :func:`download_isic2016`: skip it when the
+    manifest or an extracted folder shows it is there, else use the file found in ``dest`` or
+    fetch it; then check it, extract it (zips) and record it in the manifest."""
+    archive = dest / entry.name
+    recorded = manifest["files"].get(entry.name)
+    if recorded and _present(entry, dest):
+        say(f"{entry.name}: already there (manifest), skipped")
+        return
+    if entry.kind == "zip" and not archive.exists() and _present(entry, dest):
+        manifest["files"][entry.name] = {
+            "sha256": None, "bytes": None, "source": "extracted folder found in place",
+            "found": _verify(entry, dest), "recorded": _now()}
+        _write_manifest(dest, manifest)
+        say(f"{entry.name}: extracted folder {entry.folder}/ found and checked, skipped")
+        return
+    if archive.exists():
+        source = "found in place"
+        say(f"{entry.name}: found in {dest}, checking it")
+    else:
+        source = _url(base_url, entry.name)
+        _fetch(source, archive, timeout=timeout, progress=progress, retries=retries,
+               offline_help=offline_help)
+    record = {"sha256": _sha256(archive), "bytes": archive.stat().st_size, "source": source}
+    wanted_sha = expected_sha.get(entry.name)
+    if wanted_sha and record["sha256"] != wanted_sha:
+        archive.unlink()
+        raise VerificationError(
+            f"{entry.name} from the mirror {base_url} has sha256 {record['sha256'][:12]}… "
+            f"but the mirror's index says {wanted_sha[:12]}…: the file is damaged or the "
+            "mirror changed. It was deleted; run the download again, or ask the teacher "
+            "to rebuild the mirror (course mirror make).")
+    if entry.kind == "zip":
+        _extract(archive, dest)
+    record["found"] = _verify(entry, dest)
+    record["recorded"] = _now()
+    manifest["files"][entry.name] = record
+    _write_manifest(dest, manifest)
+    if entry.kind == "zip" and not keep_zips:
+        archive.unlink()
+    say(f"{entry.name}: OK {record['found']}")
+
+
 def download_isic2016(dest: str | Path | None = None, part3: bool = False,
                       base_url: str = BASE_URL, progress: bool = True, *,
                       counts: dict[str, tuple[int, int]] | None = None,
@@ -432,19 +500,7 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
     ``course mirror make`` (course_lib.data.mirror): the files come from there, and counts and
     sha256 are checked against its ``mirror.json`` instead of the official counts.
     """
-    from .mirror import mirror_url, read_mirror_index
-
-    expected_sha: dict[str, str] = {}
-    url = mirror_url(mirror)
-    if url is not None:
-        if part3:
-            raise ValueError("A classroom mirror holds the Part 1 images with their masks and "
-                             "the label CSVs; download without part3 (--part3), or unset "
-                             "COURSE_ISIC2016_MIRROR to use the official site.")
-        index = read_mirror_index(url, timeout=timeout)
-        base_url, counts = url, {split: tuple(index["counts"][split]) for split in SPLITS}
-        expected_sha = {name: str(info.get("sha256")) for name, info in index["files"].items()
-                        if isinstance(info, dict)}
+    base_url, counts, expected_sha = _mirror_source(mirror, part3, base_url, counts, timeout)
     dest = Path(dest) if dest is not None else config.data_dir() / "isic2016"
     dest = dest.expanduser()
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -460,43 +516,9 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
     say = print if progress else (lambda *args, **kwargs: None)
 
     for entry in files:
-        archive = dest / entry.name
-        recorded = manifest["files"].get(entry.name)
-        if recorded and _present(entry, dest):
-            say(f"{entry.name}: already there (manifest), skipped")
-            continue
-        if entry.kind == "zip" and not archive.exists() and _present(entry, dest):
-            manifest["files"][entry.name] = {
-                "sha256": None, "bytes": None, "source": "extracted folder found in place",
-                "found": _verify(entry, dest), "recorded": _now()}
-            _write_manifest(dest, manifest)
-            say(f"{entry.name}: extracted folder {entry.folder}/ found and checked, skipped")
-            continue
-        if archive.exists():
-            source = "found in place"
-            say(f"{entry.name}: found in {dest}, checking it")
-        else:
-            source = _url(base_url, entry.name)
-            _fetch(source, archive, timeout=timeout, progress=progress, retries=retries,
-                   offline_help=offline_help)
-        record = {"sha256": _sha256(archive), "bytes": archive.stat().st_size, "source": source}
-        wanted_sha = expected_sha.get(entry.name)
-        if wanted_sha and record["sha256"] != wanted_sha:
-            archive.unlink()
-            raise VerificationError(
-                f"{entry.name} from the mirror {base_url} has sha256 {record['sha256'][:12]}… "
-                f"but the mirror's index says {wanted_sha[:12]}…: the file is damaged or the "
-                "mirror changed. It was deleted; run the download again, or ask the teacher "
-                "to rebuild the mirror (course mirror make).")
-        if entry.kind == "zip":
-            _extract(archive, dest)
-        record["found"] = _verify(entry, dest)
-        record["recorded"] = _now()
-        manifest["files"][entry.name] = record
-        _write_manifest(dest, manifest)
-        if entry.kind == "zip" and not keep_zips:
-            archive.unlink()
-        say(f"{entry.name}: OK {record['found']}")
+        _download_entry(entry, dest, manifest, base_url, expected_sha, say=say, timeout=timeout,
+                        progress=progress, retries=retries, offline_help=offline_help,
+                        keep_zips=keep_zips)
 
     # The folders and the CSV must also agree id by id (raises a clear error if not).
     for split in SPLITS:
@@ -679,6 +701,46 @@ def _check_split(split: str) -> str:
     return split
 
 
+def _split_files(root: Path, split: str) -> tuple[Path, Path]:
+    """``(image_dir, csv_path)`` of one split under ``root`` for :func:`load_isic2016` (the
+    Part 1 image folder, else the Part 3 one); ``FileNotFoundError`` saying how to fetch them
+    when the folder, the images or the labels are missing."""
+    word = _SPLIT_WORD[split]
+    fetch_hint = ("Run download_isic2016() (or `course download isic2016`), or download the "
+                  f"official files by hand from {CHALLENGE_PAGE} and extract them into {root}.")
+    if not root.is_dir():
+        raise FileNotFoundError(f"Data folder {root} does not exist. {fetch_hint}")
+    candidates = [root / f"ISBI2016_ISIC_{part}_{word}_Data" for part in ("Part1", "Part3")]
+    image_dir = next((folder for folder in candidates if folder.is_dir()), None)
+    if image_dir is None:
+        raise FileNotFoundError(f"No {split} image folder in {root}: expected "
+                                f"{candidates[0].name}/ or {candidates[1].name}/. {fetch_hint}")
+    csv_path = root / f"ISBI2016_ISIC_Part3_{word}_GroundTruth.csv"
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"No {split} label file {csv_path.name} in {root}. {fetch_hint}")
+    return image_dir, csv_path
+
+
+def _split_problems(csv_path: Path, image_dir: Path, no_image: Sequence[str],
+                    no_row: Sequence[str], broken_images: dict[str, str],
+                    broken_masks: dict[str, str]) -> list[str]:
+    """One phrase per kind of problem :func:`load_isic2016` found (empty: none)."""
+    problems = []
+    if no_image:
+        problems.append(f"{_few(no_image)} id(s) of {csv_path.name} have no image in "
+                        f"{image_dir.name}/")
+    if broken_images:
+        problems.append(f"{_few(broken_images)} image file(s) are truncated or corrupt "
+                        f"({broken_images[sorted(broken_images)[0]]})")
+    if broken_masks:
+        problems.append(f"{_few(broken_masks)} mask file(s) do not fit their image "
+                        f"({broken_masks[sorted(broken_masks)[0]]})")
+    if no_row:
+        problems.append(f"{_few(no_row)} image(s) in {image_dir.name}/ have no row in "
+                        f"{csv_path.name}")
+    return problems
+
+
 def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> DatasetRecord:
     """Read one split of the official ISIC 2016 layout under ``root`` into a DatasetRecord.
 
@@ -697,18 +759,7 @@ def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> 
     split = _check_split(split)
     root = Path(root).expanduser()
     word = _SPLIT_WORD[split]
-    fetch_hint = ("Run download_isic2016() (or `course download isic2016`), or download the "
-                  f"official files by hand from {CHALLENGE_PAGE} and extract them into {root}.")
-    if not root.is_dir():
-        raise FileNotFoundError(f"Data folder {root} does not exist. {fetch_hint}")
-    candidates = [root / f"ISBI2016_ISIC_{part}_{word}_Data" for part in ("Part1", "Part3")]
-    image_dir = next((folder for folder in candidates if folder.is_dir()), None)
-    if image_dir is None:
-        raise FileNotFoundError(f"No {split} image folder in {root}: expected "
-                                f"{candidates[0].name}/ or {candidates[1].name}/. {fetch_hint}")
-    csv_path = root / f"ISBI2016_ISIC_Part3_{word}_GroundTruth.csv"
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"No {split} label file {csv_path.name} in {root}. {fetch_hint}")
+    image_dir, csv_path = _split_files(root, split)
     csv_ids, csv_labels = read_labels_csv(csv_path)
 
     images = {path.stem: path for path in sorted(image_dir.iterdir())
@@ -724,19 +775,8 @@ def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> 
     listed = [name for name in csv_ids if name in images]
     broken_images, sizes = _broken_jpegs([images[name] for name in listed])
     broken_masks = _broken_masks(images, masks or {}, listed, sizes)
-    problems = []
-    if no_image:
-        problems.append(f"{_few(no_image)} id(s) of {csv_path.name} have no image in "
-                        f"{image_dir.name}/")
-    if broken_images:
-        problems.append(f"{_few(broken_images)} image file(s) are truncated or corrupt "
-                        f"({broken_images[sorted(broken_images)[0]]})")
-    if broken_masks:
-        problems.append(f"{_few(broken_masks)} mask file(s) do not fit their image "
-                        f"({broken_masks[sorted(broken_masks)[0]]})")
-    if no_row:
-        problems.append(f"{_few(no_row)} image(s) in {image_dir.name}/ have no row in "
-                        f"{csv_path.name}")
+    problems = _split_problems(csv_path, image_dir, no_image, no_row, broken_images,
+                               broken_masks)
     if problems and not allow_missing:
         repair = ("Delete the damaged files and run `course download isic2016` (or "
                   "download_isic2016()) again to fetch them" if broken_images or broken_masks
@@ -883,7 +923,7 @@ def _decode_mask(image_path: Path, mask_path: Path, size: int) -> tuple[np.ndarr
         else:
             notes.append(f"Mask {mask_path} is not binary ({len(unique)} grey levels): "
                          "thresholded at > 128.")
-            values = np.where(values > 128, 255, 0).astype(np.uint8)
+            values = np.where(values > MASK_THRESHOLD, 255, 0).astype(np.uint8)
     resized = Image.fromarray(values).resize((size, size), Image.NEAREST)
     return np.asarray(resized, dtype=np.uint8), notes
 

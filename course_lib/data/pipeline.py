@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..paper import MASK_THRESHOLD
+
 __all__ = ["classification_dataset", "segmentation_dataset"]
 
 
@@ -104,7 +106,7 @@ def segmentation_dataset(images, masks, batch_size: int, shuffle: bool = True,
     if masks.shape != images.shape[:3]:
         raise ValueError(f"masks must have shape {images.shape[:3]} (or with a trailing 1) to "
                          f"match the images, got {masks.shape}.")
-    threshold = 0 if masks.max() <= 1 else 127
+    threshold = 0 if masks.max() <= 1 else MASK_THRESHOLD  # 0/1 or 0/255 masks
     binary = (masks > threshold).astype(np.uint8)[..., None]
     dataset = tf.data.Dataset.from_tensor_slices((images, binary))
     dataset = dataset.map(lambda image, mask: (tf.cast(image, tf.float32),

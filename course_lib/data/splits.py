@@ -63,8 +63,7 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     from .. import augment
     from . import load_arrays, prepare_data
 
-    if profile is None or isinstance(profile, str):
-        profile = config.get_profile(profile)
+    profile = config.as_profile(profile)
     size = image_size or profile.image_size
     train = prepare_data(profile, "train", download=download)
     test = prepare_data(profile, "test", download=download)

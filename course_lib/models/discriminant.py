@@ -26,6 +26,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from ..paper import DC_LOSS_WEIGHTS, LEARNING_RATE  # Eq. 5's A = B = 1, C = 0.5; Adam 1e-4
 from .backbones import build_backbone
 
 __all__ = [
@@ -33,18 +34,15 @@ __all__ = [
     "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
     "squared_difference", "assemble_dc_model", "dc_head_layers", "copy_dc_weights",
     "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
-    "select_head", "selected_head", "dc_pair_sequences", "plot_dc_architecture",
+    "select_head", "dc_pair_sequences", "plot_dc_architecture",
 ]
 
-#: Eq. (5): weights of the two classification losses (A, B) and the discriminant loss (C).
-DC_LOSS_WEIGHTS = {"cls1": 1.0, "cls2": 1.0, "same": 0.5}
 #: Table V's parameter counts of the DC models (trainable parameters, 224x224x3).
 DC_PAPER_TRAINABLE_PARAMS = {"mobilenet": 3_736_902, "densenet121": 7_483_782}
 #: The two classification heads of a DC model.
 HEADS = ("cls1", "cls2")
 
-# model -> head chosen by select_head(); model -> {head: single-input classifier}
-_SELECTED_HEADS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# a cache, not state: model -> {head: the single-input classifier built on its layers}
 _CLASSIFIERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -166,7 +164,7 @@ def dc_losses(classification_loss="categorical_crossentropy") -> dict:
     if isinstance(classification_loss, str) and classification_loss.strip().lower() == "focal":
         from ..losses import categorical_focal_loss
 
-        classification_loss = categorical_focal_loss(alpha=0.25, gamma=0.75)
+        classification_loss = categorical_focal_loss()  # the paper's alpha and gamma
     if classification_loss is None:
         raise ValueError("classification_loss is None: pass 'categorical_crossentropy', 'focal' "
                          "or a keras loss.")
@@ -201,7 +199,7 @@ def compile_dc_model(model: keras.Model, optimizer=None, loss="categorical_cross
             raise ValueError(f"{label} must have exactly the keys {list(output_names)}; got "
                              f"{sorted(mapping)}.")
     if optimizer is None:
-        optimizer = keras.optimizers.Adam(learning_rate=1e-4)
+        optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
     if metrics is not None:
         metrics = list([metrics] if isinstance(metrics, str) else metrics)
         metrics = {name: list(metrics) for name in output_names}
@@ -218,35 +216,27 @@ def _has_layer(model: keras.Model, name: str) -> bool:
     return True
 
 
-def selected_head(model: keras.Model) -> str | None:
-    """The head :func:`select_head` chose for ``model`` (None before it ran)."""
-    return _SELECTED_HEADS.get(model)
-
-
-def _resolve_head(model: keras.Model, head: str) -> str:
-    valid = ("best", "cls1", "cls2", "mean")
+def _resolve_head(head: str) -> str:
+    valid = ("cls1", "cls2", "mean")
+    if head == "best":
+        raise ValueError("head='best' is not a head: the library keeps no memory of earlier "
+                         "calls. Pass the head select_head returned, e.g. head, _ = "
+                         "select_head(model, x_val, y_val); dc_predict(model, x, head=head).")
     if head not in valid:
         raise ValueError(f"head must be one of {valid}; got {head!r}.")
-    if head == "best":
-        chosen = _SELECTED_HEADS.get(model)
-        if chosen is None:
-            raise ValueError("head='best' needs select_head(model, val_images, val_labels) to "
-                             "have picked a head on validation data first; or pass head='cls1', "
-                             "'cls2' or 'mean'.")
-        return chosen
     return head
 
 
-def dc_classifier(model: keras.Model, head: str = "best") -> keras.Model:
+def dc_classifier(model: keras.Model, head: str) -> keras.Model:
     """A single-input classifier sharing the DC model's weights: image -> (N, 2) softmax.
 
     Taught in 04_discriminant_network. At test time the paper classifies each image with one of
     the two heads. Each head only depends on its own input through the shared backbone, so
     feeding an image as both x1 and x2 gives exactly these outputs; this model computes the
-    backbone once instead of twice. ``head``: "cls1", "cls2", "mean" (average of both) or
-    "best" (the one :func:`select_head` chose).
+    backbone once instead of twice. ``head``: "cls1", "cls2" (the paper uses the one
+    :func:`select_head` returns on validation data) or "mean" (average of both).
     """
-    head = _resolve_head(model, head)
+    head = _resolve_head(head)
     cache = _CLASSIFIERS.setdefault(model, {})
     if head not in cache:
         backbone = model.get_layer("backbone")
@@ -261,7 +251,7 @@ def dc_classifier(model: keras.Model, head: str = "best") -> keras.Model:
     return cache[head]
 
 
-def dc_predict(model: keras.Model, images, head: str = "best", batch_size: int = 32,
+def dc_predict(model: keras.Model, images, head: str, batch_size: int = 32,
                verbose: int = 0) -> np.ndarray:
     """Melanoma probabilities, shape ``(N,)``, of a DC model for single images.
 
@@ -289,30 +279,37 @@ def _score(metric, labels: np.ndarray, probabilities: np.ndarray) -> float:
         return float(metric(labels, probabilities))
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    if metric in ("auc", "ap") and len(np.unique(labels)) < 2:
+    if metric in ("AUC", "AP") and len(np.unique(labels)) < 2:
         raise ValueError(f"metric={metric!r} needs both classes among val_labels (got only "
                          f"{np.unique(labels).tolist()}); use more validation images or "
-                         "metric='accuracy'.")
-    if metric == "auc":
+                         "metric='AC'.")
+    if metric == "AUC":
         return float(roc_auc_score(labels, probabilities))
-    if metric == "ap":
+    if metric == "AP":
         return float(average_precision_score(labels, probabilities))
     return float(np.mean((probabilities > 0.5).astype(int) == labels))
 
 
-def select_head(model: keras.Model, val_images, val_labels, metric="ap",
+#: select_head's metric names: the library's names (course_lib.metrics), any case; "accuracy" = AC.
+_HEAD_METRICS = {"ap": "AP", "auc": "AUC", "ac": "AC", "accuracy": "AC"}
+
+
+def select_head(model: keras.Model, val_images, val_labels, metric="AP",
                 batch_size: int = 32) -> tuple[str, dict]:
     """Pick the better of the two classification heads on validation data, as the paper does
     ("we extracted the model with the better model performance from the two trained
     classification networks", III.B.4). Taught in 04_discriminant_network.
 
-    ``metric``: "ap" (ISIC 2016's ranking metric, default), "auc", "accuracy" (threshold 0.5),
-    or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
+    ``metric``: "AP" (ISIC 2016's ranking metric, default), "AUC", "AC" (accuracy at the
+    threshold 0.5; "accuracy" and lower case are accepted too), or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
     ``val_labels``: 0/1 per image or one-hot ``(N, 2)``. Ties go to cls1. Returns
-    ``(head, {"cls1": score, "cls2": score})`` and remembers the head for ``head="best"``.
+    ``(head, {"cls1": score, "cls2": score})``; pass ``head`` on to :func:`dc_predict` /
+    :func:`dc_classifier` (nothing is remembered between calls).
     """
-    if not (callable(metric) or metric in ("ap", "auc", "accuracy")):
-        raise ValueError(f"metric must be 'ap', 'auc', 'accuracy' or a function; got {metric!r}.")
+    if not callable(metric):
+        if str(metric).lower() not in _HEAD_METRICS:
+            raise ValueError(f"metric must be 'AP', 'AUC', 'AC' or a function; got {metric!r}.")
+        metric = _HEAD_METRICS[str(metric).lower()]
     labels = _labels_1d(val_labels)
     scores = {}
     for head in HEADS:
@@ -322,7 +319,6 @@ def select_head(model: keras.Model, val_images, val_labels, metric="ap",
                              "label per validation image.")
         scores[head] = _score(metric, labels, probabilities)
     best = "cls2" if scores["cls2"] > scores["cls1"] else "cls1"
-    _SELECTED_HEADS[model] = best
     return best, scores
 
 
@@ -422,14 +418,13 @@ def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epoch
     head, validation = (select or select_head)(model, splits.x_val, splits.y_val)
     if head not in HEADS:
         raise ValueError(f"select returned head {head!r}; expected 'cls1' or 'cls2'.")
-    _SELECTED_HEADS[model] = head
     print(f"{name}: validation AP cls1 {validation['cls1']:.3f}, cls2 {validation['cls2']:.3f}"
           f" -> {head}")
     mean_of_heads = metrics.classification_scores(
         splits.y_test, dc_predict(model, splits.x_test, head="mean"))
     print(f"{name + ' (mean of heads)':<24} {metrics.format_scores(mean_of_heads)}")
     result = evaluation.evaluate_classification(
-        splits.y_test, dc_predict(model, splits.x_test, head="best"), notebook=notebook,
+        splits.y_test, dc_predict(model, splits.x_test, head=head), notebook=notebook,
         model=name, profile=profile, epochs=epochs, wall_seconds=wall_seconds, n_boot=n_boot,
         extra={"head": head, "validation_ap": validation, "mean_of_heads": mean_of_heads,
                **(extra or {})})

@@ -53,6 +53,7 @@ import numpy as np
 import keras
 from keras import layers
 
+from ..paper import MASK_THRESHOLD
 from .backbones import (WeightsUnavailableError, _is_download_failure, _keras_cache_dir,
                         preprocessing_layer)
 
@@ -605,7 +606,7 @@ def load_original_masks(record) -> list[np.ndarray]:
     masks = []
     for path in paths:
         with Image.open(path) as picture:
-            masks.append(np.asarray(picture.convert("L")) > 128)
+            masks.append(np.asarray(picture.convert("L")) > MASK_THRESHOLD)
     return masks
 
 

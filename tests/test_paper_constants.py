@@ -1,0 +1,80 @@
+"""Each constant of the paper's protocol is written once, in course_lib.paper (issue 15)."""
+from __future__ import annotations
+
+import inspect
+import io
+import tokenize
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib import config, losses, metrics, paper, train
+
+LIBRARY = Path(paper.__file__).parent
+
+
+def test_the_protocol_constants_are_the_papers():
+    assert (paper.LEARNING_RATE, paper.LR_FACTOR, paper.LR_PATIENCE) == (1e-4, 0.5, 3)
+    assert (paper.EPOCHS, paper.BATCH_SIZE) == (50, 32)
+    assert (paper.EXPAND_CLASSIFICATION, paper.EXPAND_SEGMENTATION) == (4430, 6900)
+    assert (paper.FOCAL_ALPHA, paper.FOCAL_GAMMA) == (0.25, 0.75)
+    assert (paper.SEGMENTATION_FOCAL_ALPHA, paper.SEGMENTATION_FOCAL_GAMMA) == (0.75, 1.25)
+    assert paper.DC_LOSS_WEIGHTS == {"cls1": 1.0, "cls2": 1.0, "same": 0.5}
+    assert paper.MASK_THRESHOLD == 128
+
+
+def test_the_library_reads_them_from_paper():
+    from course_lib.models import discriminant
+
+    for function in (losses.focal_loss, losses.categorical_focal_loss, losses.focal_loss_numpy,
+                     losses.paper_eq4_focal_loss, losses.CategoricalFocalLoss.__init__):
+        parameters = inspect.signature(function).parameters
+        assert parameters["alpha"].default == paper.FOCAL_ALPHA, function
+        assert parameters["gamma"].default == paper.FOCAL_GAMMA, function
+    assert train.PAPER_LEARNING_RATE is paper.LEARNING_RATE
+    assert discriminant.DC_LOSS_WEIGHTS is paper.DC_LOSS_WEIGHTS
+    assert config.get_profile("paper").expand_segmentation == paper.EXPAND_SEGMENTATION
+    assert config.get_profile("lab").learning_rate == paper.LEARNING_RATE
+
+
+@pytest.mark.parametrize("value, lesion", [(128, False), (129, True)])
+def test_one_mask_rule_at_the_boundary(value, lesion):
+    from course_lib.data.pipeline import segmentation_dataset
+    from course_lib.explain import inside_fraction
+
+    mask = np.full((4, 4), value, np.uint8)
+    mask[0, 0] = 0
+    assert metrics.binarize(mask)[1, 1] == lesion
+    _, target = next(iter(segmentation_dataset(np.zeros((1, 4, 4, 3), np.uint8), mask[None],
+                                               batch_size=1)))
+    assert bool(target.numpy()[0, 1, 1, 0]) == lesion
+    heat = np.zeros((4, 4)); heat[1, 1] = 1.0
+    assert inside_fraction(heat, mask) == (1.0 if lesion else 0.0)
+
+
+def _numbers_after_comparisons(source: str):
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    for before, token in zip(tokens, tokens[1:]):
+        if before.type == tokenize.OP and before.string in (">", ">=") \
+                and token.type == tokenize.NUMBER:
+            yield token.string, token.start[0]
+
+
+def test_no_module_writes_its_own_mask_threshold_or_focal_defaults():
+    found = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        if path.name == "paper.py" or "checks" in path.parts:
+            continue
+        source = path.read_text(encoding="utf-8")
+        found += [f"{path.name}:{line} > {number}"
+                  for number, line in _numbers_after_comparisons(source)
+                  if number in ("127", "128")]
+        code = "".join(token.string for token in tokenize.generate_tokens(
+            io.StringIO(source).readline) if token.type in (tokenize.NAME, tokenize.OP,
+                                                            tokenize.NUMBER))
+        for literal in ("alpha=0.25", "gamma=0.75", "alpha:float=0.25", "learning_rate=1e-4"):
+            if literal in code:
+                found.append(f"{path.name}: {literal}")
+    assert not found, f"use course_lib.paper's constants instead: {found}"
+
