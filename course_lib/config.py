@@ -69,7 +69,7 @@ class Profile:
                 + ("" if self.learning_rate == paper.LEARNING_RATE else f", learning rate {self.learning_rate:g}"))
 
 
-#: The showcase profile's size (planned with /benchmarks and measured runs: see the README).
+#: The showcase profile's size, chosen from measured runs (see the README's showcase results).
 SHOWCASE_SIZE, SHOWCASE_N, SHOWCASE_EPOCHS = 64, 960, 12
 
 PROFILES: dict[str, Profile] = {
@@ -94,7 +94,7 @@ PROFILES: dict[str, Profile] = {
         learning_rate=1e-3,
         description="SynthDerm at a size where the models learn on a CPU (random weights, "
                     "Adam 1e-3): the stored outputs of the solutions come from it. The whole "
-                    "course takes about 45 min on 2 CPU cores; its numbers are about synthetic "
+                    "course took 37 min on 2 CPU cores (measured); its numbers are about synthetic "
                     "lesions, not ISIC 2016."),
     "lab": Profile(
         name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
