@@ -485,3 +485,37 @@ def test_dice_loss_numpy_equals_the_keras_loss():
     np.testing.assert_allclose(unet.dice_loss_numpy(y_true, y_pred),
                                keras.ops.convert_to_numpy(losses.dice_loss(y_true, y_pred)),
                                rtol=1e-5)
+
+
+def test_decoder_filters_set_the_block_widths_and_bad_ones_are_refused():
+    import keras as _keras
+
+    _keras.backend.clear_session()
+    model = unet.build_unet("mobilenet", input_shape=(64, 64, 3),
+                            decoder_filters=(64, 32, 16, 8, 4))
+    widths = [model.get_layer(f"decoder_stage{s}b_conv").filters for s in range(5)]
+    assert widths == [64, 32, 16, 8, 4]
+    default = unet.build_unet("mobilenet", input_shape=(64, 64, 3))
+    assert [default.get_layer(f"decoder_stage{s}b_conv").filters for s in range(5)] == list(
+        unet.DECODER_FILTERS)
+    assert model.count_params() < default.count_params()
+    for bad in ((64, 32, 16, 8), (64, 32, 16, 8, 0), (64, 32, 16, 8, 2.5), "wide"):
+        with pytest.raises(ValueError, match="decoder_filters must be 5 positive"):
+            unet.build_unet("mobilenet", input_shape=(64, 64, 3), decoder_filters=bad)
+
+
+def test_skip_connections_names_the_missing_layer():
+    import keras as _keras
+    from keras import layers as _layers
+
+    _keras.backend.clear_session()
+
+    def own_block(x, skip, filters):
+        x = _layers.UpSampling2D()(x)
+        if skip is not None:
+            x = _layers.Concatenate()([x, skip])
+        return _layers.Conv2D(filters, 3, padding="same")(x)
+
+    model = unet.build_unet("mobilenet", input_shape=(64, 64, 3), decoder_block=own_block)
+    with pytest.raises(ValueError, match="has no layer 'decoder_stage0_upsampling'"):
+        unet.skip_connections(model, "mobilenet")

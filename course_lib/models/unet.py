@@ -415,12 +415,27 @@ def _skip_names(encoder: str, encoder_model: keras.Model, skip_layers) -> tuple[
     return names
 
 
-def _unet_decoder(encoder_model: keras.Model, skip_names, decoder_block=None):
+def _check_decoder_filters(decoder_filters) -> tuple[int, ...]:
+    """Five positive whole numbers, one per decoder block (deepest first)."""
+    if decoder_filters is None:
+        return DECODER_FILTERS
+    values = tuple(decoder_filters) if isinstance(decoder_filters, (list, tuple)) else ()
+    if len(values) != len(DECODER_FILTERS) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+            for v in values):
+        raise ValueError(f"decoder_filters must be {len(DECODER_FILTERS)} positive whole "
+                         f"numbers, one per decoder block, deepest first (the paper's: "
+                         f"{DECODER_FILTERS}); got {decoder_filters!r}.")
+    return tuple(int(v) for v in values)
+
+
+def _unet_decoder(encoder_model: keras.Model, skip_names, decoder_block=None,
+                  decoder_filters=DECODER_FILTERS):
     """Five decoder blocks on the encoder's output, with skips from ``skip_names``."""
     x = encoder_model.output
     skip_tensors = [encoder_model.get_layer(layer_name).output for layer_name in skip_names]
-    skip_tensors += [None] * (len(DECODER_FILTERS) - len(skip_tensors))
-    for stage, (filters, skip) in enumerate(zip(DECODER_FILTERS, skip_tensors)):
+    skip_tensors += [None] * (len(decoder_filters) - len(skip_tensors))
+    for stage, (filters, skip) in enumerate(zip(decoder_filters, skip_tensors)):
         if decoder_block is None or decoder_block is _reference_decoder_block:
             x = _reference_decoder_block(x, skip, filters, name=f"decoder_stage{stage}")
         else:
@@ -429,7 +444,8 @@ def _unet_decoder(encoder_model: keras.Model, skip_names, decoder_block=None):
 
 
 def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
-               name: str | None = None, *, decoder_block=None, skip_layers=None) -> keras.Model:
+               name: str | None = None, *, decoder_block=None, skip_layers=None,
+               decoder_filters=None) -> keras.Model:
     """A U-Net with the given encoder: image in [0, 255] -> lesion probability per pixel.
 
     Taught in 06_unet_segmentation (paper III.C.2, Fig. 3 and 6).
@@ -452,7 +468,10 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
             ``decoder_stage0`` ...; another block's layers keep Keras' automatic names).
         skip_layers: the encoder layers feeding the skips, deepest first: four names, or
             ``fn(encoder_model) -> names`` (e.g. :func:`find_skip_layers`, exercise 6.5);
-            default :data:`SKIP_LAYERS`. Both are ignored by ``"plain"`` (its own decoder).
+            default :data:`SKIP_LAYERS`; a name the encoder does not have raises ``ValueError``.
+        decoder_filters: the five decoder blocks' widths, deepest first (default
+            :data:`DECODER_FILTERS`, the paper's 256 ... 16). All three are ignored by
+            ``"plain"`` (its own decoder).
 
     The model is flat: encoder layers keep their ``keras.applications`` names
     (:data:`SKIP_LAYERS`, :data:`ENCODER_OUTPUT`), decoder blocks are ``decoder_stage0`` ...
@@ -462,6 +481,7 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
     encoder = _check_encoder(encoder)
     input_shape = _check_input_shape(input_shape)
     weights = _check_weights(encoder, weights)
+    decoder_filters = _check_decoder_filters(decoder_filters)
     inputs = keras.Input(shape=input_shape, name="image")
     x = _preprocess(encoder, inputs)
     model_name = name or f"unet_{encoder}"
@@ -472,7 +492,7 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
     else:  # resnext50; a Model only to look its layers up by name (the U-Net stays flat)
         encoder_model = keras.Model(inputs, resnext50_encoder(x), name="resnext50")
     x = _unet_decoder(encoder_model, _skip_names(encoder, encoder_model, skip_layers),
-                      decoder_block)
+                      decoder_block, decoder_filters)
     model = keras.Model(inputs, _sigmoid_head(x), name=model_name)
     if isinstance(weights, tuple) and weights[0] == "keras":
         init_encoder_from_dc(model, weights[1])
@@ -557,7 +577,14 @@ def skip_connections(model: keras.Model, encoder: str | None = None) -> list[dic
     encoder = _check_encoder(encoder) if encoder else _encoder_of(model)
 
     def shape(layer_name, which="output"):
-        return tuple(int(v) for v in getattr(model.get_layer(layer_name), which).shape[1:])
+        try:
+            layer = model.get_layer(layer_name)
+        except ValueError:
+            raise ValueError(f"skip_connections reads the levels of a U-Net built by build_unet "
+                             f"with the course's decoder block: {model.name!r} has no layer "
+                             f"{layer_name!r} (a decoder_block of your own names its layers "
+                             "itself; use the reference block to draw the levels).") from None
+        return tuple(int(v) for v in getattr(layer, which).shape[1:])
 
     levels = []
     if encoder == "plain":
