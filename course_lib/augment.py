@@ -9,9 +9,10 @@ parts:
    (:func:`random_composition`).
 2. The paper's OFFLINE expansion (900 -> 4430 images for classification, 900 -> 6900 for
    segmentation): :class:`ExpansionPlan`, :func:`classification_plan`,
-   :func:`segmentation_plan`, :func:`expand`; and the split that has to come BEFORE it:
-   :func:`split_by_source` versus the paper's leaky :func:`naive_split_after_expansion`,
-   measured by :func:`leak_fraction`.
+   :func:`segmentation_plan`, :func:`expand`. The split that has to come BEFORE it
+   (:func:`course_lib.data.split_by_source`, versus the paper's leaky
+   :func:`course_lib.data.naive_split_after_expansion`, measured by
+   :func:`course_lib.data.leak_fraction`) lives in :mod:`course_lib.data.splits`.
 3. ON-THE-FLY augmentation for ``tf.data`` (:func:`tf_augment_fn`) and the Keras preprocessing
    layers way (:func:`keras_augmentation_layers`).
 
@@ -39,7 +40,6 @@ __all__ = [
     "OPS", "GEOMETRIC_OPS", "PHOTOMETRIC_OPS", "ROTATION_OPS", "DIHEDRAL_OPS", "TF_OPS",
     "CLASS_NAMES", "apply", "apply_sequence", "sample_composition", "random_composition",
     "ExpansionPlan", "classification_plan", "segmentation_plan", "scale_target", "expand",
-    "split_by_source", "naive_split_after_expansion", "leak_fraction",
     "tf_augment_fn", "keras_augmentation_layers",
     "rotate_and_mirror", "occlude", "center_crop", "augment_pair",
 ]
@@ -397,7 +397,7 @@ def random_composition(image: np.ndarray, mask: np.ndarray | None = None, rng=No
 
 
 # --------------------------------------------------------------------------------------------
-# 2. Offline expansion and the split that must come first
+# 2. Offline expansion (the split that must come first: course_lib.data.splits)
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -743,81 +743,6 @@ def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recip
     if return_recipes:
         return out_images, out_masks, out_labels, source_index, recipes
     return out_images, out_masks, out_labels, source_index
-
-
-def split_by_source(ids_or_n, labels, val_fraction: float = 0.2, seed: int = 0):
-    """Train/validation split that keeps every source image on ONE side. Stratified by label.
-
-    Taught in 01_data_and_augmentation. Split the 900 originals FIRST, then expand only the
-    training part (the validation images stay un-augmented, like the test set).
-
-    Args:
-        ids_or_n: the number of source images ``n`` (ids ``0 .. n-1``), or one source id per
-            sample -- e.g. the ``source_index`` from :func:`expand`, in which case all copies of
-            a source land on the same side.
-        labels: 1-D int array, one label per sample (all copies of a source must agree).
-        val_fraction: share of each class's SOURCES that goes to validation (paper: 0.2).
-            Every class with at least 2 sources gets at least one on each side.
-        seed: seed of the shuffle.
-
-    Returns:
-        ``(train_idx, val_idx)``: sorted sample indices.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1 (paper: 0.2); got {val_fraction}.")
-    labels = _check_labels(labels)
-    if isinstance(ids_or_n, (int, np.integer)):
-        ids = np.arange(int(ids_or_n))
-    else:
-        ids = np.asarray(ids_or_n)
-        if ids.ndim != 1:
-            raise ValueError(f"ids must be 1-D (one source id per sample); got shape {ids.shape}.")
-    if ids.size != labels.size:
-        raise ValueError(f"{ids.size} samples but {labels.size} labels: give one label per "
-                         "sample.")
-    unique_ids, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    source_labels = labels[first]
-    if np.any(labels != source_labels[inverse]):
-        raise ValueError("Copies of one source image carry different labels; a source has one "
-                         "label. Check that ids and labels line up.")
-    rng = np.random.default_rng(seed)
-    is_val_source = np.zeros(unique_ids.size, dtype=bool)
-    for label in np.unique(source_labels):
-        members = rng.permutation(np.flatnonzero(source_labels == label))
-        n_val = int(round(val_fraction * members.size))
-        if members.size >= 2:
-            n_val = min(max(n_val, 1), members.size - 1)
-        is_val_source[members[:n_val]] = True
-    is_val = is_val_source[inverse]
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-
-def naive_split_after_expansion(labels_or_n, val_fraction: float = 0.2, seed: int = 0):
-    """The paper's way, for comparison: split the ALREADY-augmented set sample by sample.
-
-    Taught in 01_data_and_augmentation. Every augmented copy is treated as if it were an
-    independent image (stratified by label when labels are given), so rotated or mirrored
-    copies of one photograph end up on both sides and validation measures partly memory.
-    Measure it with :func:`leak_fraction`. Returns ``(train_idx, val_idx)``.
-    """
-    if isinstance(labels_or_n, (int, np.integer)):
-        labels = np.zeros(int(labels_or_n), dtype=np.int64)
-    else:
-        labels = _check_labels(labels_or_n)
-    return split_by_source(labels.size, labels, val_fraction=val_fraction, seed=seed)
-
-
-def leak_fraction(train_sources, val_sources) -> float:
-    """Share of validation samples whose source image also appears in training.
-
-    Taught in 01_data_and_augmentation. Call it with the source ids of each side, e.g.
-    ``leak_fraction(source_index[train_idx], source_index[val_idx])``. 0.0 means an honest
-    validation set.
-    """
-    train_sources, val_sources = np.asarray(train_sources), np.asarray(val_sources)
-    if val_sources.size == 0:
-        raise ValueError("val_sources is empty: there is no validation sample to check.")
-    return float(np.isin(val_sources, train_sources).mean())
 
 
 # --------------------------------------------------------------------------------------------

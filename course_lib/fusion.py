@@ -527,20 +527,20 @@ def _train_small(profile, name: str, splits, seed: int):
     recipe of notebook 04 / 06 and save it under ``name``."""
     import dataclasses
 
-    from .models import discriminant, unet
+    from . import recipes
 
     size = splits.image_size
     backbone = name.split("-")[1]
     if name.startswith("unet-"):
-        model, _, _ = unet.train_unet(backbone, splits, dataclasses.replace(profile, seed=seed),
-                                      name=name, fresh=True, verbose=0)
+        model, _, _ = recipes.train_unet(backbone, splits, dataclasses.replace(profile, seed=seed),
+                                         name=name, fresh=True, verbose=0)
         return model
     if not name.startswith("dc-"):
         raise ValueError(f"Don't know how to train {name!r}: fusion members are 'dc-<backbone>' "
                          "or 'unet-<backbone>' models.")
-    train_pairs, val_pairs = discriminant.dc_pair_sequences(splits, profile, seed=seed)
+    train_pairs, val_pairs = recipes.dc_pair_sequences(splits, profile, seed=seed)
     smoke = profile.name == "smoke"
-    model, _, _ = discriminant.train_dc_model(
+    model, _, _ = recipes.train_dc_model(
         backbone, train_pairs, val_pairs, dataclasses.replace(profile, image_size=size),
         name=name, seed=seed, steps_per_epoch=4 if smoke else None, fresh=True, verbose=0)
     return model

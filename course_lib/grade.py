@@ -311,7 +311,7 @@ def library_fingerprint(root: Path, solution: Path | None = None) -> dict[str, s
 
 
 #: Calls that train a model in the notebooks: ``model.fit(``, ``train.fit(``,
-#: ``discriminant.train_dc_model(``, ``unet.train_unet(``, ``fusion.get_member(`` (trains missing
+#: ``recipes.train_dc_model(``, ``recipes.train_unet(``, ``fusion.get_member(`` (trains missing
 #: members), a notebook's own ``train_baseline(``.
 TRAINING_CALL = re.compile(r"\.fit\(|\btrain_\w*\(|\bget_member\(")
 

@@ -1,4 +1,6 @@
-"""Tests of course_lib.augment: single ops, compositions, expansion plans, splits, tf.data."""
+"""Tests of course_lib.augment: single ops, compositions, expansion plans, tf.data.
+
+The split before expansion (course_lib.data.splits) is tested in test_splits.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -362,40 +364,6 @@ def test_expand_errors():
     wide = np.zeros((4, 16, 20, 3), np.uint8)
     with pytest.raises(ValueError, match="Resize to square"):
         augment.expand(wide, None, None, augment.segmentation_plan(4, 8))
-
-
-# --------------------------------------------------------------------------------------------
-# Split before expansion
-# --------------------------------------------------------------------------------------------
-
-def test_split_by_source_is_stratified_and_disjoint():
-    train, val = augment.split_by_source(900, PAPER_LABELS, val_fraction=0.2, seed=0)
-    assert np.intersect1d(train, val).size == 0
-    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(900))
-    # round(0.2 x 727) = 145 benign and round(0.2 x 173) = 35 melanoma sources in validation
-    assert np.bincount(PAPER_LABELS[val]).tolist() == [145, 35]
-    again = augment.split_by_source(900, PAPER_LABELS, val_fraction=0.2, seed=0)
-    np.testing.assert_array_equal(again[1], val)
-
-
-def test_split_by_source_after_expansion_has_no_leak_but_naive_split_leaks():
-    plan = augment.classification_plan(PAPER_LABELS, 4430)
-    source = np.repeat(np.arange(900), [plan.multipliers[label] for label in PAPER_LABELS])
-    labels = PAPER_LABELS[source]
-    assert source.size == 4430
-    train, val = augment.split_by_source(source, labels, val_fraction=0.2, seed=0)
-    assert augment.leak_fraction(source[train], source[val]) == 0.0
-    assert np.intersect1d(source[train], source[val]).size == 0
-    naive_train, naive_val = augment.naive_split_after_expansion(labels, val_fraction=0.2, seed=0)
-    assert abs(naive_val.size / 4430 - 0.2) < 0.01
-    leak = augment.leak_fraction(source[naive_train], source[naive_val])
-    assert leak > 0.7  # nearly every validation image has a rotated/mirrored twin in training
-
-
-def test_leak_fraction_hand_computed():
-    assert augment.leak_fraction([1, 2, 3], [3, 4, 5, 1]) == 0.5
-    with pytest.raises(ValueError, match="empty"):
-        augment.leak_fraction([1], [])
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 import keras
 from course_lib.losses import CategoricalFocalLoss
-from course_lib import metrics
+from course_lib import metrics, recipes
 from course_lib.models import discriminant as D
 
 SIZE = 32
@@ -203,16 +203,16 @@ def test_dc_pair_sequences_on_the_fly_and_expanded():
 
     splits = _toy_splits()
     profile = config.get_profile("smoke", batch_size=4)
-    train_pairs, val_pairs = D.dc_pair_sequences(splits, profile)
+    train_pairs, val_pairs = recipes.dc_pair_sequences(splits, profile)
     (x1, x2), targets = train_pairs[0]
     assert x1.shape == (4, 8, 8, 3) and set(targets) == {"cls1", "cls2", "same"}
     assert len(train_pairs) == 5 and len(val_pairs) == 2
     (v1, _), _ = val_pairs[0]
     assert any(np.array_equal(v1[0], image) for image in splits.x_val), "validation unaugmented"
-    expanded, _ = D.dc_pair_sequences(splits, config.get_profile("paper", batch_size=4))
+    expanded, _ = recipes.dc_pair_sequences(splits, config.get_profile("paper", batch_size=4))
     assert len(expanded) * 4 >= 20 * 4430 // 900 - 4, "the paper profile expands offline"
     with pytest.raises(ValueError, match="load_splits"):
-        D.dc_pair_sequences("not splits", profile)
+        recipes.dc_pair_sequences("not splits", profile)
 
 
 def test_plot_dc_architecture_returns_a_figure():
@@ -271,7 +271,7 @@ def test_train_and_evaluate_use_the_injected_functions(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
     profile = dataclasses.replace(config.get_profile("smoke"), image_size=32, batch_size=4)
     splits = _tiny_splits()
-    train_pairs, val_pairs = D.dc_pair_sequences(splits, profile)
+    train_pairs, val_pairs = recipes.dc_pair_sequences(splits, profile)
     calls = []
 
     class Difference(keras.layers.Layer):  # a "student" layer the saved model must not need
@@ -286,7 +286,7 @@ def test_train_and_evaluate_use_the_injected_functions(tmp_path, monkeypatch):
         calls.append(("compile", loss))
         return D.compile_dc_model(model, loss=loss, **kwargs)
 
-    model, history, _ = D.train_dc_model("mobilenet", train_pairs, val_pairs, profile,
+    model, history, _ = recipes.train_dc_model("mobilenet", train_pairs, val_pairs, profile,
                                          name="dc-injected", epochs=1, steps_per_epoch=1,
                                          verbose=0, build_model=build_model,
                                          compile_model=compile_model)
@@ -307,12 +307,12 @@ def test_train_and_evaluate_use_the_injected_functions(tmp_path, monkeypatch):
         chosen.append(len(val_images))
         return "cls2", {"cls1": 0.1, "cls2": 0.9}
 
-    result = D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected",
+    result = recipes.evaluate_dc_model(model, splits, notebook="test", name="dc-injected",
                                  profile=profile, n_boot=10, select=select)
     assert chosen == [4] and result["head"] == "cls2"
     scores = D.dc_predict(model, splits.x_test, head="cls2")   # the test set was scored with it
     expected = metrics.classification_scores(splits.y_test, scores)
     assert result["metrics"]["AUC"] == pytest.approx(expected["AUC"])
     with pytest.raises(ValueError, match="select returned head"):
-        D.evaluate_dc_model(model, splits, notebook="test", name="dc-injected", profile=profile,
+        recipes.evaluate_dc_model(model, splits, notebook="test", name="dc-injected", profile=profile,
                             n_boot=10, select=lambda m, x, y: ("both", {}))

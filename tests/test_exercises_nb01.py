@@ -1,13 +1,13 @@
 """Exercises of 01_data_and_augmentation: a right answer per exercise passes its check,
 plausible wrong answers are rejected, stubs report "not implemented", and the library references
-in course_lib.augment pass the same checks."""
+in course_lib.augment and course_lib.data pass the same checks."""
 from __future__ import annotations
 
 import numpy as np
 from exercise_probe import rejected
 from PIL import Image
 
-from course_lib import augment
+from course_lib import augment, data
 
 
 # --------------------------------------------------------------------------- 1.1 rotate, mirror
@@ -327,8 +327,8 @@ REFERENCES = {
     "1.1": augment.rotate_and_mirror,
     "1.2": augment.occlude,
     "1.3": augment.center_crop,
-    "1.4": augment.split_by_source,
-    "1.5": augment.leak_fraction,
+    "1.4": data.split_by_source,
+    "1.5": data.leak_fraction,
     "1.6": augment.augment_pair,
 }
 

@@ -97,7 +97,7 @@ def test_training_cells_never_include_exercises():
         nbformat.v4.new_code_cell("# Exercise 3.1 — x\ndef f(m):\n    return m.fit(1)"),
         nbformat.v4.new_markdown_cell("model.fit("),
         nbformat.v4.new_code_cell("print(1)"),
-        nbformat.v4.new_code_cell("model, h, s = unet.train_unet(encoder, splits, profile)"),
+        nbformat.v4.new_code_cell("model, h, s = recipes.train_unet(encoder, splits, profile)"),
         nbformat.v4.new_code_cell('member = fusion.get_member(profile, "mobilenet")'),
         nbformat.v4.new_code_cell('train_densenet = (profile.name != "smoke")'),
         nbformat.v4.new_code_cell('checks.run("3.1", f)\nm.fit(1)')])

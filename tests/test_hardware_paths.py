@@ -126,7 +126,7 @@ _TWO_REPLICAS = textwrap.dedent("""
     import numpy as np
     from course_lib import config, train
     from course_lib.data import Splits
-    from course_lib.models import discriminant, unet
+    from course_lib import recipes
 
     strategy = train.get_strategy(verbose=False, devices=["/cpu:0", "/cpu:1"])
     assert train.get_strategy(verbose=False) is strategy  # cached: one strategy per process
@@ -141,12 +141,12 @@ _TWO_REPLICAS = textwrap.dedent("""
                     images(4), labels[:4], masks(4), list(range(8)), list(range(4)),
                     list(range(4)), 32)
     report = {"replicas": strategy.num_replicas_in_sync}
-    train_pairs, val_pairs = discriminant.dc_pair_sequences(splits, profile)
-    model, history, _ = discriminant.train_dc_model("mobilenet", train_pairs, val_pairs,
+    train_pairs, val_pairs = recipes.dc_pair_sequences(splits, profile)
+    model, history, _ = recipes.train_dc_model("mobilenet", train_pairs, val_pairs,
                                                     profile, epochs=1, verbose=0)
     report["dc_loss"] = history.history["loss"]
     report["dc_variable"] = type(model.trainable_variables[0].value).__name__
-    model, history, _ = unet.train_unet("mobilenet", splits, profile, name="unet-mobilenet",
+    model, history, _ = recipes.train_unet("mobilenet", splits, profile, name="unet-mobilenet",
                                         epochs=1, verbose=0)
     report["unet_loss"] = history["loss"]
     report["unet_variable"] = type(model.trainable_variables[0].value).__name__

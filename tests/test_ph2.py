@@ -92,7 +92,8 @@ def test_ph2_errors_say_where_and_what(tmp_path):
 
 def test_a_unet_is_scored_on_ph2_the_challenge_way(tmp_path, monkeypatch):
     """What notebook 06's PH2 section does: PH2 arrays at the model's size, masks at their
-    original size, per-image JA through unet.evaluate_unet (nothing recorded)."""
+    original size, per-image JA through recipes.evaluate_unet (nothing recorded)."""
+    from course_lib import recipes
     from course_lib.models import unet
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
@@ -102,7 +103,7 @@ def test_a_unet_is_scored_on_ph2_the_challenge_way(tmp_path, monkeypatch):
     masks = unet.load_original_masks(record)
     assert [m.shape for m in masks] == [(48, 64)] * 4
     model = unet.build_unet("mobilenet", (64, 64, 3))
-    result = unet.evaluate_unet(model, images, masks, name="u on PH2", profile="smoke",
+    result = recipes.evaluate_unet(model, images, masks, name="u on PH2", profile="smoke",
                                 record=False, n_boot=20, verbose=False)
     assert 0.0 <= result["metrics"]["JA"] <= 1.0 and len(result["per_image"]["JA"]) == 4
     assert not (tmp_path / "runs" / "smoke" / "results").exists()

@@ -149,7 +149,7 @@ def test_augment_with_seed_keeps_masks_aligned_with_augment_pair():
 
 
 def test_load_splits_uses_the_split_it_is_given(monkeypatch, tmp_path):
-    from course_lib import augment, config, data
+    from course_lib import config, data
 
     monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
@@ -159,7 +159,7 @@ def test_load_splits_uses_the_split_it_is_given(monkeypatch, tmp_path):
 
     def my_split(source_ids, labels, val_fraction=0.2, seed=0):
         calls.append((np.asarray(source_ids).copy(), val_fraction, seed))
-        return augment.split_by_source(source_ids, labels, val_fraction, seed)
+        return data.split_by_source(source_ids, labels, val_fraction, seed)
 
     default = data.load_splits(profile, val_fraction=0.3)
     injected = data.load_splits(profile, val_fraction=0.3, split=my_split)

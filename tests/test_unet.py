@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras
-from course_lib import config
+from course_lib import config, recipes
 from course_lib.models import backbones, build_dc_model, unet
 from course_lib.models import build_unet as exported_build_unet
 
@@ -324,7 +324,7 @@ def test_load_original_masks_and_evaluate_at_both_resolutions(tmp_path, monkeypa
     probs[0, :, :2], probs[0, :, 2:] = 0.9, 0.1
     model_size = [originals[0][::2, ::2], np.zeros((4, 4), bool)]  # truths at model size
     profile = config.get_profile("smoke")
-    result = unet.evaluate_unet(None, None, originals, name="unet-test", profile=profile,
+    result = recipes.evaluate_unet(None, None, originals, name="unet-test", profile=profile,
                                 model_size_masks=model_size, probabilities=probs,
                                 record=True, verbose=False)
     # Image 1: perfect (JA 1). Image 2: 24 lesion pixels all missed, 72 background right:
@@ -377,7 +377,7 @@ def test_train_unet_saves_a_model_that_loads_back(tmp_path, monkeypatch):
     # expand_segmentation 1350 scales to 1350 * 8 / 900 = 12 images for the 8 training sources:
     # the paper profile's OFFLINE expansion path (the notebook exercises the on-the-fly one).
     profile = config.get_profile("smoke", batch_size=4, expand_segmentation=1350)
-    model, history, seconds = unet.train_unet("mobilenet", splits, profile, name="unet-tiny",
+    model, history, seconds = recipes.train_unet("mobilenet", splits, profile, name="unet-tiny",
                                               epochs=1, verbose=0)
     assert set(history) >= {"loss", "val_loss"} and len(history["loss"]) == 1
     assert np.isfinite(history["loss"][0]) and seconds > 0
@@ -385,7 +385,7 @@ def test_train_unet_saves_a_model_that_loads_back(tmp_path, monkeypatch):
     np.testing.assert_allclose(unet.predict_masks(restored, images[10:]),
                                unet.predict_masks(model, images[10:]), atol=1e-6)
     with pytest.raises(ValueError, match="no masks"):
-        unet.train_unet("mobilenet", data.Splits(**{**splits.__dict__, "m_train": None}),
+        recipes.train_unet("mobilenet", data.Splits(**{**splits.__dict__, "m_train": None}),
                         profile, name="x")
 
 
@@ -464,14 +464,14 @@ def test_train_unet_passes_block_skips_and_loss_on(monkeypatch):
         seen.update(decoder_block=decoder_block, skip_layers=skip_layers)
         raise Stop
 
-    monkeypatch.setattr(unet, "build_unet", fake_build)
+    monkeypatch.setattr(recipes, "build_unet", fake_build)
     monkeypatch.setattr(train, "fresh_session", lambda profile: None)
     splits = SimpleNamespace(m_train=np.zeros((1, 32, 32)), m_val=np.zeros((1, 32, 32)),
                              image_size=32)
     profile = SimpleNamespace(weights=None)
     block, skips = object(), unet.find_skip_layers
     with pytest.raises(Stop):
-        unet.train_unet("mobilenet", splits, profile, name="x", decoder_block=block,
+        recipes.train_unet("mobilenet", splits, profile, name="x", decoder_block=block,
                         skip_layers=skips)
     assert seen == {"decoder_block": block, "skip_layers": skips}
 

@@ -9,7 +9,8 @@ source) through the properties of a leak-free stratified split over many seeds a
 (the exact shuffle is the student's choice); 1.5 (leak fraction) on hand-computed cases; 1.6
 (the stateless tf.data map function) first for alignment, repeatability and mask values, then
 exactly against the specified ops, eagerly and inside ``tf.function``. Expected values are
-computed here, not with course_lib.augment.
+computed here, not with the course's references (course_lib.augment; course_lib.data for 1.4
+and 1.5).
 """
 from __future__ import annotations
 

@@ -21,7 +21,9 @@ from .isic2016 import (
 )
 from .ph2 import load_ph2, ph2_root
 from .pipeline import classification_dataset, segmentation_dataset
-from .splits import Splits, load_splits
+from .splits import (
+    Splits, leak_fraction, load_splits, naive_split_after_expansion, split_by_source,
+)
 from .synthetic import load_synthderm, make_synthderm
 
 __all__ = [
@@ -30,7 +32,8 @@ __all__ = [
     "download_estimate",
     "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
     "classification_dataset", "segmentation_dataset", "make_synthderm", "load_synthderm",
-    "prepare_data", "synthderm_root", "Splits", "load_splits", "load_ph2", "ph2_root",
+    "prepare_data", "synthderm_root", "Splits", "load_splits", "split_by_source",
+    "naive_split_after_expansion", "leak_fraction", "load_ph2", "ph2_root",
 ]
 
 

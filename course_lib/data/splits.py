@@ -1,7 +1,9 @@
 """Train / validation / test arrays for a profile, split by source image first.
 
-Taught in 01_data_and_augmentation (why the split comes before any augmentation); every training
-notebook (03–07) starts from :func:`load_splits` so that all of them see the same images.
+Taught in 01_data_and_augmentation (why the split comes before any augmentation): the split by
+source image (:func:`split_by_source`), the paper's leaky split of the already-augmented set
+(:func:`naive_split_after_expansion`) and the leak measure (:func:`leak_fraction`). Every
+training notebook (03–07) starts from :func:`load_splits` so that all of them see the same images.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import config
+from ..augment import _check_labels  # one label check for the course
 
-__all__ = ["Splits", "load_splits"]
+__all__ = ["Splits", "load_splits", "split_by_source", "naive_split_after_expansion",
+           "leak_fraction"]
 
 
 @dataclass
@@ -46,11 +50,11 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
                 masks: bool = True, image_size: int | None = None,
                 split: Callable | None = None, download: bool = True) -> Splits:
     """Load the profile's training and test sets as arrays, with a validation split taken from
-    the training set **by source image** (``augment.split_by_source``), seeded by the profile.
+    the training set **by source image** (:func:`split_by_source`), seeded by the profile.
 
     ``image_size`` defaults to ``profile.image_size``. Arrays come from the decode cache after
     the first call, so every notebook can call this cheaply. ``split`` replaces
-    ``augment.split_by_source`` (same signature; exercise 1.4): it is called as
+    :func:`split_by_source` (same signature; exercise 1.4): it is called as
     ``split(source_ids, labels, val_fraction=..., seed=profile.seed)`` with one source id per
     training image (``0 .. n-1``) and must return ``(train_idx, val_idx)``.
 
@@ -60,7 +64,6 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     ``COURSE_ISIC2016_MIRROR`` is set). With ``masks=True`` the images without a lesion mask
     are left out, with one printed line saying how many.
     """
-    from .. import augment
     from . import load_arrays, prepare_data
 
     profile = config.as_profile(profile)
@@ -72,7 +75,7 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
                        for r in (train, test))
     x_all, m_all = load_arrays(train, size, masks=masks)
     x_test, m_test = load_arrays(test, size, masks=masks)
-    split = augment.split_by_source if split is None else split
+    split = split_by_source if split is None else split
     train_idx, val_idx = split(np.arange(len(train)), train.labels, val_fraction=val_fraction,
                                seed=profile.seed)
     train_idx, val_idx = np.asarray(train_idx, dtype=np.int64), np.asarray(val_idx, dtype=np.int64)
@@ -86,3 +89,78 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
         x_test=x_test, y_test=test.labels, m_test=m_test,
         ids_train=[train.ids[i] for i in train_idx], ids_val=[train.ids[i] for i in val_idx],
         ids_test=list(test.ids), image_size=size)
+
+
+def split_by_source(ids_or_n, labels, val_fraction: float = 0.2, seed: int = 0):
+    """Train/validation split that keeps every source image on ONE side. Stratified by label.
+
+    Taught in 01_data_and_augmentation. Split the 900 originals FIRST, then expand only the
+    training part (the validation images stay un-augmented, like the test set).
+
+    Args:
+        ids_or_n: the number of source images ``n`` (ids ``0 .. n-1``), or one source id per
+            sample -- e.g. the ``source_index`` from :func:`course_lib.augment.expand`, in
+            which case all copies of a source land on the same side.
+        labels: 1-D int array, one label per sample (all copies of a source must agree).
+        val_fraction: share of each class's SOURCES that goes to validation (paper: 0.2).
+            Every class with at least 2 sources gets at least one on each side.
+        seed: seed of the shuffle.
+
+    Returns:
+        ``(train_idx, val_idx)``: sorted sample indices.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (paper: 0.2); got {val_fraction}.")
+    labels = _check_labels(labels)
+    if isinstance(ids_or_n, (int, np.integer)):
+        ids = np.arange(int(ids_or_n))
+    else:
+        ids = np.asarray(ids_or_n)
+        if ids.ndim != 1:
+            raise ValueError(f"ids must be 1-D (one source id per sample); got shape {ids.shape}.")
+    if ids.size != labels.size:
+        raise ValueError(f"{ids.size} samples but {labels.size} labels: give one label per "
+                         "sample.")
+    unique_ids, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    source_labels = labels[first]
+    if np.any(labels != source_labels[inverse]):
+        raise ValueError("Copies of one source image carry different labels; a source has one "
+                         "label. Check that ids and labels line up.")
+    rng = np.random.default_rng(seed)
+    is_val_source = np.zeros(unique_ids.size, dtype=bool)
+    for label in np.unique(source_labels):
+        members = rng.permutation(np.flatnonzero(source_labels == label))
+        n_val = int(round(val_fraction * members.size))
+        if members.size >= 2:
+            n_val = min(max(n_val, 1), members.size - 1)
+        is_val_source[members[:n_val]] = True
+    is_val = is_val_source[inverse]
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def naive_split_after_expansion(labels_or_n, val_fraction: float = 0.2, seed: int = 0):
+    """The paper's way, for comparison: split the ALREADY-augmented set sample by sample.
+
+    Taught in 01_data_and_augmentation. Every augmented copy is treated as if it were an
+    independent image (stratified by label when labels are given), so rotated or mirrored
+    copies of one photograph end up on both sides and validation measures partly memory.
+    Measure it with :func:`leak_fraction`. Returns ``(train_idx, val_idx)``.
+    """
+    if isinstance(labels_or_n, (int, np.integer)):
+        labels = np.zeros(int(labels_or_n), dtype=np.int64)
+    else:
+        labels = _check_labels(labels_or_n)
+    return split_by_source(labels.size, labels, val_fraction=val_fraction, seed=seed)
+
+
+def leak_fraction(train_sources, val_sources) -> float:
+    """Share of validation samples whose source image also appears in training.
+
+    Taught in 01_data_and_augmentation. Call it with the source ids of each side, e.g.
+    ``leak_fraction(source_index[train_idx], source_index[val_idx])``. 0.0 means an honest
+    validation set.
+    """
+    train_sources, val_sources = np.asarray(train_sources), np.asarray(val_sources)
+    if val_sources.size == 0:
+        raise ValueError("val_sources is empty: there is no validation sample to check.")
+    return float(np.isin(val_sources, train_sources).mean())

@@ -30,11 +30,10 @@ from ..paper import DC_LOSS_WEIGHTS, LEARNING_RATE  # Eq. 5's A = B = 1, C = 0.5
 from .backbones import build_backbone
 
 __all__ = [
-    "train_dc_model", "evaluate_dc_model",
     "DC_LOSS_WEIGHTS", "DC_PAPER_TRAINABLE_PARAMS", "HEADS", "SquaredDifference",
     "squared_difference", "assemble_dc_model", "dc_head_layers", "copy_dc_weights",
     "build_dc_model", "dc_losses", "compile_dc_model", "dc_classifier", "dc_predict",
-    "select_head", "dc_pair_sequences", "plot_dc_architecture",
+    "select_head", "plot_dc_architecture",
 ]
 
 #: Table V's parameter counts of the DC models (trainable parameters, 224x224x3).
@@ -113,7 +112,7 @@ def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weigh
 def dc_head_layers(model: keras.Model) -> dict:
     """The layers of a DC model by role: ``{"cls1", "cls2", "same", "same_fc"}`` -> layer.
 
-    Taught in 04_discriminant_network (the check of Exercise 4.3 and :func:`train_dc_model`
+    Taught in 04_discriminant_network (the check of Exercise 4.3 and :func:`course_lib.recipes.train_dc_model`
     use it to copy weights between two DC models built by different code). "cls1", "cls2" and
     "same" are found by name; "same_fc" is the one other Dense layer of the model. Raises
     ``ValueError`` saying what is missing.
@@ -320,115 +319,6 @@ def select_head(model: keras.Model, val_images, val_labels, metric="AP",
         scores[head] = _score(metric, labels, probabilities)
     best = "cls2" if scores["cls2"] > scores["cls1"] else "cls1"
     return best, scores
-
-
-def dc_pair_sequences(splits, profile, augment: bool = True, seed: int | None = None):
-    """Training and validation pairs for a DC model, as 04 and 05 train them.
-
-    Taught in 04_discriminant_network. ``splits`` comes from
-    :func:`course_lib.data.load_splits`, ``profile`` from :mod:`course_lib.config`. Training
-    pairs follow the paper's 1:4 Method1:Method2 schedule (:class:`course_lib.pairs.PairSequence`,
-    batch ``profile.batch_size``). With ``augment=True`` the training images are augmented with
-    the paper's operations: expanded once, offline, when the profile asks for the paper's
-    expansion (``profile.expand_classification``, 900 -> 4430 scaled to the split's size),
-    otherwise every image of every pair gets a fresh random composition
-    (:func:`course_lib.augment.random_composition`). Validation pairs use the validation split
-    unchanged. Returns ``(train_pairs, val_pairs)`` with targets keyed "cls1", "cls2", "same".
-    """
-    from .. import augment as augmentation
-    from ..pairs import PairSequence
-
-    if not hasattr(splits, "x_train") or not hasattr(profile, "batch_size"):
-        raise ValueError("dc_pair_sequences(splits, profile) expects the Splits of "
-                         "course_lib.data.load_splits(profile) and a course_lib.config.Profile.")
-    seed = profile.seed if seed is None else int(seed)
-    images, labels, on_the_fly = splits.x_train, np.asarray(splits.y_train), None
-    if augment and profile.expand_classification:
-        target = augmentation.scale_target(profile.expand_classification, len(labels))
-        plan = augmentation.classification_plan(labels, target)
-        images, _, labels, _ = augmentation.expand(images, None, labels, plan, rng=seed)
-    elif augment:
-        def on_the_fly(image, rng):
-            return augmentation.random_composition(image, rng=rng)
-    names = ("cls1", "cls2", "same")
-    train_pairs = PairSequence(images, labels, batch_size=profile.batch_size, seed=seed,
-                               augment=on_the_fly, output_names=names)
-    val_pairs = PairSequence(splits.x_val, np.asarray(splits.y_val),
-                             batch_size=profile.batch_size, seed=seed + 1, output_names=names)
-    return train_pairs, val_pairs
-
-
-def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str | None = None,
-                   loss="categorical_crossentropy", epochs: int | None = None,
-                   steps_per_epoch: int | None = None, seed: int | None = None,
-                   fresh: bool = False, verbose: int = 2, build_model=None, compile_model=None):
-    """Build, compile and train one DC model the way notebooks 04 and 05 do.
-
-    Taught in 04_discriminant_network (05 passes ``loss=focal``; 07 trains a missing fusion
-    member with it). A fresh Keras session seeded by ``seed`` (default ``profile.seed``), the
-    profile's image size and initial weights, Eq. 5's loss weights (:func:`compile_dc_model`),
-    the hardware settings (:func:`course_lib.train.fresh_session`: mixed precision and XLA on a
-    GPU in lab/paper, the model built in :func:`course_lib.train.strategy_scope`),
-    and :func:`course_lib.train.fit` (the paper's protocol; saves ``runs/<profile>/models/<name>``).
-
-    Injection points (the student's code, notebook 04): ``build_model(backbone_model,
-    input_shape) -> model`` replaces :func:`assemble_dc_model` around the profile's backbone
-    (named "backbone"); ``compile_model(model, loss=..., **compile_options)`` replaces
-    :func:`compile_dc_model`. A model built by ``build_model`` is also saved as the course's
-    architecture (weights copied by role) so that later notebooks can load it without the
-    student's classes. Returns ``(model, history, seconds)``.
-    """
-    from .. import runtime, train
-
-    name = name or f"dc-{backbone}"
-    train.fresh_session(profile, seed)  # also re-applies mixed precision on a GPU
-    shape = (profile.image_size, profile.image_size, 3)
-    with train.strategy_scope():  # mirrored over several GPUs; no change on one device
-        if build_model is None:
-            model = build_dc_model(backbone, input_shape=shape, weights=profile.weights)
-        else:
-            model = build_model(build_backbone(backbone, input_shape=shape,
-                                               weights=profile.weights, name="backbone"), shape)
-        (compile_model or compile_dc_model)(model, loss=loss, **train.compile_options(profile))
-    with runtime.Timer() as timer:
-        history = train.fit(model, train_pairs, val_pairs, profile=profile, name=name,
-                            epochs=epochs, steps_per_epoch=steps_per_epoch, fresh=fresh,
-                            verbose=verbose)
-    if build_model is not None:  # save the course's architecture with the trained weights
-        portable = copy_dc_weights(model, build_dc_model(backbone, input_shape=shape))
-        portable.save(train.saved_model_path(profile, name))
-    return model, history, timer.seconds
-
-
-def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epochs=None,
-                      wall_seconds=None, n_boot: int = 1000, extra: dict | None = None,
-                      select=None) -> dict:
-    """Test numbers of a trained DC model, as the paper reports them, recorded for the report.
-
-    Taught in 04_discriminant_network (reused by 05). The head is chosen on the validation split
-    by AP (:func:`select_head`); the test set is scored once with that head
-    (:func:`course_lib.evaluation.evaluate_classification`, bootstrap intervals, one result
-    record) and, for comparison only, with the mean of both heads. Returns the evaluation dict
-    plus ``head``, ``validation_ap`` and ``mean_of_heads``. ``select(model, val_images,
-    val_labels) -> (head, {"cls1": ap, "cls2": ap})`` replaces :func:`select_head` (the
-    student's head selection, Exercise 4.5).
-    """
-    from .. import evaluation, metrics
-
-    head, validation = (select or select_head)(model, splits.x_val, splits.y_val)
-    if head not in HEADS:
-        raise ValueError(f"select returned head {head!r}; expected 'cls1' or 'cls2'.")
-    print(f"{name}: validation AP cls1 {validation['cls1']:.3f}, cls2 {validation['cls2']:.3f}"
-          f" -> {head}")
-    mean_of_heads = metrics.classification_scores(
-        splits.y_test, dc_predict(model, splits.x_test, head="mean"))
-    print(f"{name + ' (mean of heads)':<24} {metrics.format_scores(mean_of_heads)}")
-    result = evaluation.evaluate_classification(
-        splits.y_test, dc_predict(model, splits.x_test, head=head), notebook=notebook,
-        model=name, profile=profile, epochs=epochs, wall_seconds=wall_seconds, n_boot=n_boot,
-        extra={"head": head, "validation_ap": validation, "mean_of_heads": mean_of_heads,
-               **(extra or {})})
-    return {**result, "head": head, "validation_ap": validation, "mean_of_heads": mean_of_heads}
 
 
 def plot_dc_architecture(backbone: str = "MobileNetV1 / DenseNet-121", feature_dim: int = 1024,
