@@ -460,7 +460,7 @@ class Member:
 
     ``name``: the member's role (e.g. "dc-densenet121"); ``model``: the Keras model (a DC model,
     a single-input classifier or a U-Net); ``source``: what was actually used (differs from
-    ``name`` for a smoke stand-in); ``note``: one line for the notebook; ``head``: the DC head
+    ``name`` for a stand-in); ``note``: one line for the notebook; ``head``: the DC head
     used at test time (None otherwise); ``trained_here``: True when the notebook trained it;
     ``stand_in``: True when it is not the paper's member (smoke profile only); ``base``: for
     the mirrored-image stand-in, the member it mirrors (None otherwise).
