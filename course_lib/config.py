@@ -50,8 +50,9 @@ class Profile:
     expand_segmentation: int | None = None    # paper: 900 -> 6900
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
-    large_models: bool = True    # also train DenseNet-121 and the heavier encoders (not in smoke/laptop)
-    learning_rate: float = paper.LEARNING_RATE  # Adam's initial learning rate in train.fit. The paper's 1e-4
+    large_models: bool = True    # also train DenseNet-121 and the heavier encoders
+    #                              (not in smoke, showcase, laptop)
+    learning_rate: float = paper.LEARNING_RATE  # Adam's start in train.fit. The paper's 1e-4
     #                              fine-tunes ImageNet weights; from random weights on a CPU
     #                              budget (showcase) 1e-3 learns in far fewer steps
     precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
@@ -66,7 +67,8 @@ class Profile:
         return (f"profile '{self.name}': {self.data_source}, {self.image_size}px, "
                 f"{n_train} train / {n_test} test images, {self.epochs} epoch(s), "
                 f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}"
-                + ("" if self.learning_rate == paper.LEARNING_RATE else f", learning rate {self.learning_rate:g}"))
+                + ("" if self.learning_rate == paper.LEARNING_RATE
+                   else f", learning rate {self.learning_rate:g}"))
 
 
 #: The showcase profile's size, chosen from measured runs (see the README's showcase results).
@@ -94,8 +96,8 @@ PROFILES: dict[str, Profile] = {
         learning_rate=1e-3,
         description="SynthDerm at a size where the models learn on a CPU (random weights, "
                     "Adam 1e-3): the stored outputs of the solutions come from it. The whole "
-                    "course took 37 min on 2 CPU cores (measured); its numbers are about synthetic "
-                    "lesions, not ISIC 2016."),
+                    "course took 33-37 min on 2 CPU cores (measured); its numbers are about "
+                    "synthetic lesions, not ISIC 2016."),
     "lab": Profile(
         name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
         epochs=8, seg_epochs=8, batch_size=32, weights="imagenet", seed=0, deterministic=False,

@@ -472,8 +472,9 @@ def _start_learning_rate(model, profile, verbose) -> None:
         return
     optimizer.learning_rate = rate
     if verbose:
-        print(f"Learning rate {rate:g} (profile '{profile.name}'; the paper's {PAPER_LEARNING_RATE:g}"
-              " fine-tunes ImageNet weights, random weights need larger steps on a CPU budget)")
+        print(f"Learning rate {rate:g} (profile '{profile.name}'; the paper's "
+              f"{PAPER_LEARNING_RATE:g} fine-tunes ImageNet weights, random weights need larger "
+              "steps on a CPU budget)")
 
 
 def load_saved_model(profile, name: str, compile: bool = False):
