@@ -71,9 +71,6 @@ class Profile:
                    else f", learning rate {self.learning_rate:g}"))
 
 
-#: The showcase profile's size, chosen from measured runs (see the README's showcase results).
-SHOWCASE_SIZE, SHOWCASE_N, SHOWCASE_EPOCHS = 64, 960, 12
-
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
@@ -89,9 +86,9 @@ PROFILES: dict[str, Profile] = {
         description="ISIC 2016 at 128 px, ImageNet weights, a few epochs, MobileNet models only: "
                     "a classroom without GPUs (planned for about 10 min per notebook on a "
                     "4-core laptop CPU; see the README's syllabus)."),
-    "showcase": Profile(
-        name="showcase", data_source="synthderm", image_size=SHOWCASE_SIZE, n_train=SHOWCASE_N,
-        n_test=160, epochs=SHOWCASE_EPOCHS, seg_epochs=SHOWCASE_EPOCHS, batch_size=32,
+    "showcase": Profile(  # sizes chosen from measured runs (the README's showcase results)
+        name="showcase", data_source="synthderm", image_size=64, n_train=960,
+        n_test=160, epochs=12, seg_epochs=12, batch_size=32,
         weights=None, seed=0, deterministic=False, synth_image_size=128, large_models=False,
         learning_rate=1e-3,
         description="SynthDerm at a size where the models learn on a CPU (random weights, "

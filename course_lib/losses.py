@@ -31,14 +31,14 @@ import numpy as np
 import keras
 from keras import ops
 
+from .paper import FOCAL_ALPHA, FOCAL_GAMMA  # 0.25, 0.75: Eq. 3-4
+from .paper import SEGMENTATION_FOCAL_ALPHA, SEGMENTATION_FOCAL_GAMMA  # Table X
+
 __all__ = [
     "EPSILON", "BinaryFocalLoss", "CategoricalFocalLoss", "focal_loss", "categorical_focal_loss",
     "paper_eq4_focal_loss", "focal_loss_numpy", "cross_entropy_numpy",
     "inverse_frequency_alpha", "numerical_gradient", "autodiff_gradient", "relative_error",
 ]
-
-from .paper import FOCAL_ALPHA, FOCAL_GAMMA  # noqa: E402  (0.25, 0.75: Eq. 3-4)
-from .paper import SEGMENTATION_FOCAL_ALPHA, SEGMENTATION_FOCAL_GAMMA  # noqa: E402  (Table X)
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (Keras' epsilon).
 EPSILON = 1e-7
@@ -175,7 +175,8 @@ def focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, from_logi
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
 
 
-def categorical_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, from_logits: bool = False,
+def categorical_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
+                           from_logits: bool = False,
                            name: str = "categorical_focal_loss") -> CategoricalFocalLoss:
     """Lin et al.'s focal loss for the 2-way softmax heads (cls1 / cls2 of the DC models).
 
@@ -198,8 +199,8 @@ def paper_eq4_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=False, paper_eq4=True, name=name)
 
 
-def focal_loss_numpy(y, p, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, paper_eq4: bool = False,
-                     epsilon: float = EPSILON) -> np.ndarray:
+def focal_loss_numpy(y, p, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
+                     paper_eq4: bool = False, epsilon: float = EPSILON) -> np.ndarray:
     """Focal loss per example in plain NumPy (the formula, for tables and hand checks).
 
     Taught in 05_focal_loss. ``y`` 0/1 labels, ``p`` melanoma probabilities (broadcast

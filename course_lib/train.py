@@ -15,6 +15,8 @@ from pathlib import Path
 import keras
 
 from . import config
+from .paper import LEARNING_RATE as PAPER_LEARNING_RATE  # Adam, both tasks
+from .paper import LR_FACTOR as PAPER_LR_FACTOR, LR_PATIENCE as PAPER_LR_PATIENCE
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_options",
            "fresh_session", "gpu_memory", "mirrored_strategy",
@@ -22,9 +24,6 @@ __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_opt
            "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model",
            "recalibrate_batchnorm", "PreciseBatchNorm", "BatchLossLog",
            "configure_for_hardware", "out_of_memory_message"]
-
-from .paper import LEARNING_RATE as PAPER_LEARNING_RATE  # noqa: E402  (Adam, both tasks)
-from .paper import LR_FACTOR as PAPER_LR_FACTOR, LR_PATIENCE as PAPER_LR_PATIENCE  # noqa: E402
 
 
 _STRATEGY = {}  # one distribution strategy per process (see get_strategy)

@@ -112,8 +112,9 @@ def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weigh
 def dc_head_layers(model: keras.Model) -> dict:
     """The layers of a DC model by role: ``{"cls1", "cls2", "same", "same_fc"}`` -> layer.
 
-    Taught in 04_discriminant_network (the check of Exercise 4.3 and :func:`course_lib.recipes.train_dc_model`
-    use it to copy weights between two DC models built by different code). "cls1", "cls2" and
+    Taught in 04_discriminant_network (the check of Exercise 4.3 and
+    :func:`course_lib.recipes.train_dc_model` use it to copy weights between two DC models built
+    by different code). "cls1", "cls2" and
     "same" are found by name; "same_fc" is the one other Dense layer of the model. Raises
     ``ValueError`` saying what is missing.
     """
@@ -300,7 +301,8 @@ def select_head(model: keras.Model, val_images, val_labels, metric="AP",
     classification networks", III.B.4). Taught in 04_discriminant_network.
 
     ``metric``: "AP" (ISIC 2016's ranking metric, default), "AUC", "AC" (accuracy at the
-    threshold 0.5; "accuracy" and lower case are accepted too), or a function ``(labels, melanoma_probabilities) -> score`` (higher is better).
+    threshold 0.5; "accuracy" and lower case are accepted too), or a function
+    ``(labels, melanoma_probabilities) -> score`` (higher is better).
     ``val_labels``: 0/1 per image or one-hot ``(N, 2)``. Ties go to cls1. Returns
     ``(head, {"cls1": score, "cls2": score})``; pass ``head`` on to :func:`dc_predict` /
     :func:`dc_classifier` (nothing is remembered between calls).
