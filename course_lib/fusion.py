@@ -27,7 +27,7 @@ __all__ = [
     "weighted_average", "weight_scores", "search_weight", "classification_metric",
     "segmentation_metric", "sensitivity_specificity_curve", "threshold_for_sensitivity",
     "model_size", "fusion_size", "get_member", "member_probabilities", "member_prob_maps",
-    "predict_members", "comparison_table", "chosen_weight", "fused_model", "mean_jaccard",
+    "predict_members", "chosen_weight", "fused_model", "mean_jaccard",
     "fuse_at_original_size", "sensitivity_specificity",
 ]
 
@@ -412,46 +412,6 @@ def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
 
 
 # --------------------------------------------------------------------------- tables
-
-def comparison_table(rows: Sequence, metric_names: Sequence[str], note: str | None = None
-                     ) -> str:
-    """A Markdown table laid out like the paper's comparisons (Tables VII and XI).
-
-    Taught in 07_fusion. ``rows``: ``(label, ours, paper)`` triples, where ``ours`` is the dict
-    returned by :func:`course_lib.evaluation.evaluate_classification` /
-    ``evaluate_segmentation`` (``{"metrics", "ci"}``) or None, and ``paper`` the paper's row
-    (``course_lib.paper.table(...)["rows"][key]``) or None. Each cell reads
-    ``ours [95 % CI] / paper``; a missing value is "–".
-    """
-    if not metric_names:
-        raise ValueError("metric_names is empty: name the columns, e.g. ('AC', 'AP', 'AUC').")
-
-    def cell(ours, paper_row, metric):
-        parts = []
-        if ours is not None:
-            value = (ours.get("metrics") or {}).get(metric)
-            interval = (ours.get("ci") or {}).get(metric)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                parts.append("–")
-            elif interval:
-                parts.append(f"{value:.3f} [{interval[0]:.2f}, {interval[1]:.2f}]")
-            else:
-                parts.append(f"{value:.3f}")
-        else:
-            parts.append("–")
-        paper_value = None if paper_row is None else paper_row.get(metric)
-        parts.append("–" if paper_value is None else f"{paper_value:.3f}")
-        return " / ".join(parts)
-
-    header = "| Method | " + " | ".join(f"{m} (ours [95 % CI] / paper)" for m in metric_names)
-    lines = [header + " |", "|---" * (len(metric_names) + 1) + "|"]
-    for label, ours, paper_row in rows:
-        lines.append(f"| {label} | " + " | ".join(cell(ours, paper_row, m) for m in metric_names)
-                     + " |")
-    if note:
-        lines.extend(["", note])
-    return "\n".join(lines)
-
 
 # --------------------------------------------------------------------------- members
 

@@ -7,7 +7,7 @@ Model sizes in Table VIII are the paper's file sizes (MB, weights-only HDF5).
 """
 from __future__ import annotations
 
-__all__ = ["TABLES", "table", "CITATION", "LEARNING_RATE", "LR_FACTOR", "LR_PATIENCE", "EPOCHS",
+__all__ = ["TABLES", "table", "compare", "CITATION", "LEARNING_RATE", "LR_FACTOR", "LR_PATIENCE", "EPOCHS",
            "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
            "FOCAL_GAMMA", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA",
            "DC_LOSS_WEIGHTS", "MASK_THRESHOLD"]
@@ -146,3 +146,54 @@ def table(number: str) -> dict:
     if key not in TABLES:
         raise ValueError(f"The course transcribes Tables {', '.join(TABLES)}; got {number!r}.")
     return TABLES[key]
+
+
+def _cell(ours, paper_row, key: str, spec: str) -> str:
+    """One "ours / paper" cell; ours may carry a 95 % interval; a missing value is "–"."""
+    metrics = (ours or {}).get("metrics", ours) or {}
+    value, interval = metrics.get(key), ((ours or {}).get("ci") or {}).get(key)
+    theirs = None if paper_row is None else paper_row.get(key)
+    if value is None or value != value:  # None or NaN
+        text = "–"
+    else:
+        text = spec.format(value) + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+    return f"{text} / " + ("–" if theirs is None else spec.format(theirs))
+
+
+def compare(rows, columns, *, title: str | None = None, note: str | None = None,
+            markdown: bool = False) -> str:
+    """Our numbers beside the paper's, one row per model, each cell "ours / paper".
+
+    The one table helper of the course (notebooks 03-07 and the reproduction report use it).
+    ``rows``: ``(label, ours, paper_row)`` triples, or 4-tuples whose last item is a remark
+    (e.g. why we have no result for that row). ``ours``: a dict of our values, an evaluation result
+    ``{"metrics": ..., "ci": ...}`` (cells then show the 95 % interval), or None.
+    ``paper_row``: the paper's row, e.g. ``table("V")["rows"]["dc-mobilenet"]``, or None.
+    A remark is printed after its row whenever it is not empty.
+    ``columns``: the keys to show, e.g. ``("AC", "AUC", "AP")``, or ``{key: format}`` for other
+    formats, e.g. ``{"params": "{:,}"}`` (default ``"{:.3f}"``). ``markdown``: a Markdown table
+    (for ``display(Markdown(...))``) instead of aligned text for ``print``.
+    """
+    specs = dict(columns) if isinstance(columns, dict) else dict.fromkeys(columns, "{:.3f}")
+    if not specs:
+        raise ValueError("columns is empty: name the columns, e.g. ('AC', 'AP', 'AUC').")
+    table_rows = []
+    for row in rows:
+        label, ours, paper_row, *remark = row
+        cells = [_cell(ours, paper_row, key, spec) for key, spec in specs.items()]
+        table_rows.append((label, cells, remark[0] if remark else ""))
+    if markdown:
+        ci = " [95 % CI]" if any("[" in c for _, cells, _ in table_rows for c in cells) else ""
+        lines = ["| Method | " + " | ".join(f"{k} (ours{ci} / paper)" for k in specs) + " |",
+                 "|---" * (len(specs) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(cells) + (f" ({remark})" if remark else "")
+                  + " |" for label, cells, remark in table_rows]
+    else:
+        width = max(len(label) for label, _, _ in table_rows) + 2
+        sizes = [max(len(key), *(len(cells[i]) for _, cells, _ in table_rows)) + 3
+                 for i, key in enumerate(specs)]
+        lines = [" " * width + "".join(f"{key:>{n}}" for key, n in zip(specs, sizes))]
+        lines += [f"{label:<{width}}" + "".join(f"{c:>{n}}" for c, n in zip(cells, sizes))
+                  + (f"  [{remark}]" if remark else "") for label, cells, remark in table_rows]
+    return "\n".join(([title, ""] if title and markdown else [title] if title else []) + lines
+                     + (["", note] if note else []))

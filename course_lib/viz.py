@@ -417,6 +417,74 @@ def plot_contours(images, true_masks, pred_masks, titles: Sequence[str] | None =
     return fig
 
 
+# --- lightweight CNNs (03) ---
+__all__ += ["plot_separable_convolution"]
+
+
+def _draw_box(ax, x, y, size, depth, color):
+    """A cuboid with a size x size front face at (x, y); depth goes up and to the right."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Polygon
+
+    dx, dy = 0.5 * depth, 0.35 * depth
+    faces = [[(x, y), (x + size, y), (x + size, y + size), (x, y + size)],
+             [(x, y + size), (x + size, y + size), (x + size + dx, y + size + dy),
+              (x + dx, y + size + dy)],
+             [(x + size, y), (x + size + dx, y + dy), (x + size + dx, y + size + dy),
+              (x + size, y + size)]]
+    for face, shade in zip(faces, (1.0, 0.85, 0.7)):
+        ax.add_patch(Polygon(face, facecolor=np.array(to_rgb(color)) * shade, edgecolor="0.3",
+                             linewidth=0.6))
+
+
+def _draw_tensor(ax, x, y, size, colors, label="", slice_depth=0.5):
+    """One slice per channel, drawn back to front, with a label below."""
+    for i, color in reversed(list(enumerate(colors))):
+        _draw_box(ax, x + 0.5 * slice_depth * i, y + 0.35 * slice_depth * i, size, slice_depth,
+                  color)
+    ax.text(x + size / 2 + 0.25 * slice_depth * len(colors), y - 0.35, label, ha="center",
+            va="top")
+
+
+def _draw_arrow(ax, x0, x1, y, text, x_text):
+    ax.annotate("", (x1, y), (x0, y), arrowprops=dict(arrowstyle="->", lw=1.2))
+    ax.text(x_text, y - 0.35, text, ha="center", va="top")
+
+
+def plot_separable_convolution(n_in: int = 4, n_out: int = 3):
+    """The idea of the paper's Fig. 7: (a) a standard convolution, whose M filters each see all N
+    input channels, against (b) a depthwise separable one (one K×K filter per channel, then M
+    1×1 filters that mix the channels). Colours are channels. Taught in 03_lightweight_cnns."""
+    plt = _plt()
+    c_in, c_out = plt.cm.Set2(np.arange(n_in)), plt.cm.Pastel1(np.arange(n_out))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5.8))
+    for ax in (top, bottom):
+        ax.set_xlim(0, 21)
+        ax.set_ylim(-1.4, 4.6)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    top.set_title("(a) standard convolution: each of the M filters sees all N input channels",
+                  loc="left")
+    _draw_tensor(top, 0.3, 0.5, 2.6, c_in, "input H×W×N")
+    for j in range(n_out):
+        _draw_tensor(top, 6.2 + 2.3 * j, 2.1, 0.9, c_in, slice_depth=0.35)
+    _draw_arrow(top, 4.6, 14.6, 1.8, "M filters of K×K×N\n→ K²·N·M weights", 9.6)
+    _draw_tensor(top, 15.2, 0.5, 2.6, c_out, "output H×W×M")
+    bottom.set_title("(b) depthwise separable: filter each channel alone (depthwise), "
+                     "then mix the channels (1×1 pointwise)", loc="left")
+    _draw_tensor(bottom, 0.3, 0.5, 2.6, c_in, "input H×W×N")
+    for i in range(n_in):
+        _draw_box(bottom, 4.8 + 0.8 * i, 2.1, 0.6, 0.2, c_in[i])
+    _draw_arrow(bottom, 4.6, 8.0, 1.8, "N filters of K×K×1\n→ K²·N weights", 6.3)
+    _draw_tensor(bottom, 8.3, 0.5, 2.6, c_in, "H×W×N")
+    for j in range(n_out):
+        _draw_tensor(bottom, 12.9 + 1.0 * j, 2.1, 0.35, c_in, slice_depth=0.25)
+    _draw_arrow(bottom, 12.6, 16.0, 1.8, "M filters of 1×1×N\n→ N·M weights", 14.3)
+    _draw_tensor(bottom, 16.4, 0.5, 2.6, c_out, "output H×W×M")
+    fig.tight_layout()
+    return fig
+
+
 # --- segmentation (06) ---
 __all__ += ["plot_unet_skips"]
 

@@ -274,18 +274,6 @@ def test_get_member_needs_splits_to_train(tmp_path, monkeypatch):
         fusion.get_member("smoke", "unet-mobilenet")
 
 
-def test_comparison_table_layout():
-    ours = {"metrics": {"AC": 0.8, "AP": float("nan")}, "ci": {"AC": [0.7, 0.9]}}
-    table = fusion.comparison_table([("Fusion", ours, {"AC": 0.876, "AP": 0.724}),
-                                     ("CUMED [34]", None, {"AC": 0.855})], ("AC", "AP"),
-                                    note="smoke")
-    lines = table.splitlines()
-    assert lines[0] == "| Method | AC (ours [95 % CI] / paper) | AP (ours [95 % CI] / paper) |"
-    assert lines[2] == "| Fusion | 0.800 [0.70, 0.90] / 0.876 | – / 0.724 |"
-    assert lines[3] == "| CUMED [34] | – / 0.855 | – / – |"
-    assert lines[-1] == "smoke"
-
-
 def test_chosen_weight_reads_the_07_record(tmp_path, monkeypatch):
     from course_lib import results
 

@@ -78,3 +78,35 @@ def test_no_module_writes_its_own_mask_threshold_or_focal_defaults():
                 found.append(f"{path.name}: {literal}")
     assert not found, f"use course_lib.paper's constants instead: {found}"
 
+
+
+# --------------------------------------------------------------------------- paper.compare
+
+def test_compare_markdown_shows_intervals_and_missing_values():
+    ours = {"metrics": {"AC": 0.8, "AP": float("nan")}, "ci": {"AC": [0.7, 0.9]}}
+    table = paper.compare([("Fusion", ours, {"AC": 0.876, "AP": 0.724}),
+                           ("CUMED [34]", None, {"AC": 0.855})], ("AC", "AP"),
+                          note="smoke", markdown=True)
+    lines = table.splitlines()
+    assert lines[0] == "| Method | AC (ours [95 % CI] / paper) | AP (ours [95 % CI] / paper) |"
+    assert lines[2] == "| Fusion | 0.800 [0.70, 0.90] / 0.876 | – / 0.724 |"
+    assert lines[3] == "| CUMED [34] | – / 0.855 | – / – |"
+    assert lines[-1] == "smoke"
+
+
+def test_compare_text_aligns_formats_and_remarks():
+    rows = [("MobileNetV1", {"AC": 0.8061, "params": 3230914}, paper.table("III")["rows"]["mobilenet"]),
+            ("SqueezeNet", {"params": 1237498}, paper.table("III")["rows"]["squeezenet"],
+             "not trained")]
+    lines = paper.compare(rows, {"AC": "{:.3f}", "params": "{:,}"}, title="T").splitlines()
+    assert lines[0] == "T"
+    assert lines[1].split() == ["AC", "params"]
+    assert lines[2].split() == ["MobileNetV1", "0.806", "/", "0.829", "3,230,914", "/", "3,230,914"]
+    assert lines[3].endswith("1,237,498 / 1,237,498  [not trained]")
+    assert "– / 0.789" in lines[3]
+    assert len({len(line) for line in lines[1:3]}) == 1  # columns aligned
+
+
+def test_compare_needs_columns():
+    with pytest.raises(ValueError, match="columns is empty"):
+        paper.compare([("x", None, None)], ())
