@@ -27,6 +27,8 @@ Classification (Part 3, melanoma vs. benign)
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -375,34 +377,34 @@ def classification_scores(y_true, y_score, threshold: float = 0.5) -> dict[str, 
 # --------------------------------------------------------------------------------------------
 # Bootstrap confidence intervals
 # --------------------------------------------------------------------------------------------
-class BootstrapCI(tuple):
-    """``(point, low, high)``; also carries ``level``, ``n_used`` and ``n_skipped``.
+@dataclasses.dataclass(frozen=True)
+class BootstrapCI:
+    """A percentile-bootstrap interval: ``point``, ``low``, ``high``, the ``level`` and how many
+    resamples were used (``n_used``) or skipped (``n_skipped``, e.g. one class only).
 
-    Unpacks like a plain 3-tuple: ``point, low, high = bootstrap_ci(...)``.
+    A plain frozen dataclass that unpacks like ``(point, low, high)``:
+    ``point, low, high = bootstrap_ci(...)``.
     """
 
-    def __new__(cls, point: float, low: float, high: float, *, level: float, n_used: int,
-                n_skipped: int):
-        obj = super().__new__(cls, (float(point), float(low), float(high)))
-        obj.level = float(level)
-        obj.n_used = int(n_used)
-        obj.n_skipped = int(n_skipped)
-        return obj
+    point: float
+    low: float
+    high: float
+    level: float = dataclasses.field(kw_only=True)
+    n_used: int = dataclasses.field(kw_only=True)
+    n_skipped: int = dataclasses.field(kw_only=True)
 
-    point = property(lambda self: self[0])
-    low = property(lambda self: self[1])
-    high = property(lambda self: self[2])
+    def __iter__(self):
+        return iter((self.point, self.low, self.high))
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index):
+        return tuple(self)[index]
 
     def __repr__(self) -> str:
-        return (f"BootstrapCI(point={self[0]:.4f}, low={self[1]:.4f}, high={self[2]:.4f}, "
+        return (f"BootstrapCI(point={self.point:.4f}, low={self.low:.4f}, high={self.high:.4f}, "
                 f"level={self.level}, n_used={self.n_used}, n_skipped={self.n_skipped})")
-
-    def __reduce__(self):
-        return (_rebuild_ci, (tuple(self), self.level, self.n_used, self.n_skipped))
-
-
-def _rebuild_ci(values, level, n_used, n_skipped):
-    return BootstrapCI(*values, level=level, n_used=n_used, n_skipped=n_skipped)
 
 
 def _check_bootstrap_args(n: int, level: float) -> None:
