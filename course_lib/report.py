@@ -196,6 +196,24 @@ def _metric_names(rows: Mapping[str, Mapping]) -> list[str]:
     return metrics_first + [n for n in names if n in INFO_COLUMNS]
 
 
+def _at_a_glance(spec: Mapping, matched: Mapping) -> list[str]:
+    """The table laid out as the paper prints it, one row per model, each cell
+    "ours [95 % CI] / paper" (:func:`course_lib.paper.compare`); the details follow it."""
+    names = _metric_names(spec["rows"])
+    rows = []
+    for row_name, paper_values in spec["rows"].items():
+        found, ours = matched[row_name], None
+        if found:
+            pairs = {metric: _ours(found[0], metric) for metric in names}
+            ours = {"metrics": {metric: value for metric, (value, _) in pairs.items()},
+                    "ci": {metric: ci for metric, (_, ci) in pairs.items() if ci}}
+        remark = ("other authors' method" if _is_other_method(row_name)
+                  else "" if found else "no record")
+        rows.append((row_name, ours, paper_values, remark))
+    formats = {m: {"params": "{:,.0f}", "size_mb": "{:g}"}.get(m, "{:.3f}") for m in names}
+    return [paper.compare(rows, formats, markdown=True), "", "Per metric:", ""]
+
+
 def _table_lines(table_number: str, records: Sequence[Mapping], stats: dict) -> list[str]:
     spec = paper.table(table_number)
     matched = match_rows(table_number, records)
@@ -205,7 +223,7 @@ def _table_lines(table_number: str, records: Sequence[Mapping], stats: dict) -> 
     if several_seeds:
         header.append("Over seeds: mean ± sd [min, max]")
     header.append("Source")
-    lines = [f"## Table {table_number} — {spec['title']}", "",
+    lines = [f"## Table {table_number} — {spec['title']}", "", *_at_a_glance(spec, matched),
              "| " + " | ".join(header) + " |",
              "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---"]
                             + (["---:"] if several_seeds else []) + ["---"]) + "|"]

@@ -65,6 +65,10 @@ def test_report_rows_intervals_and_not_run(runs):
                                                                      "no interval recorded"]
     assert _line(text, "unet-mobilenet", "JA").split(" | ")[4:7] == ["[0.810, 0.850]", "-0.029",
                                                                      "no (paper above)"]
+    # each table opens as the paper prints it (paper.compare): ours [95 % CI] / paper per model
+    assert ("| mobilenet | 0.800 [0.76, 0.84] / 0.829 | 0.800 [0.75, 0.85] / 0.830 | "
+            "0.600 [0.50, 0.62] / 0.645 | – / 3,230,914 |") in _section(text, "III")
+    assert "| squeezenet | – / 0.789 | – / 0.757 | – / 0.494 | – / 1,237,498 (no record) |" in text
     # rows nobody recorded: "not run", never a number
     for model in ("squeezenet", "densenet121", "dc-mobilenet", "fusion", "unet-fusion"):
         line = _line(text, model, "AC")
