@@ -148,15 +148,17 @@ def table(number: str) -> dict:
     return TABLES[key]
 
 
-def _cell(ours, paper_row, key: str, spec: str) -> str:
-    """One "ours / paper" cell; ours may carry a 95 % interval; a missing value is "–"."""
+def _cell(ours, paper_row, key: str, spec: str, with_paper: bool) -> str:
+    """One "ours / paper" cell ("ours" alone where the paper has no such column); ours may carry
+    a 95 % interval; a missing value is "–"."""
     metrics = (ours or {}).get("metrics", ours) or {}
     value, interval = metrics.get(key), ((ours or {}).get("ci") or {}).get(key)
+    text = "–" if value is None or value != value else spec.format(value)  # None or NaN: "–"
+    if interval and text != "–":
+        text += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+    if not with_paper:
+        return text
     theirs = None if paper_row is None else paper_row.get(key)
-    if value is None or value != value:  # None or NaN
-        text = "–"
-    else:
-        text = spec.format(value) + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
     return f"{text} / " + ("–" if theirs is None else spec.format(theirs))
 
 
@@ -166,34 +168,35 @@ def compare(rows, columns, *, title: str | None = None, note: str | None = None,
 
     The one table helper of the course (notebooks 03-07 and the reproduction report use it).
     ``rows``: ``(label, ours, paper_row)`` triples, or 4-tuples whose last item is a remark
-    (e.g. why we have no result for that row). ``ours``: a dict of our values, an evaluation result
-    ``{"metrics": ..., "ci": ...}`` (cells then show the 95 % interval), or None.
-    ``paper_row``: the paper's row, e.g. ``table("V")["rows"]["dc-mobilenet"]``, or None.
-    A remark is printed after its row whenever it is not empty.
+    printed after the row (e.g. why we have no result). ``ours``: a dict of our values, an
+    evaluation result ``{"metrics": ..., "ci": ...}`` (cells then show the 95 % interval), or
+    None. ``paper_row``: the paper's row, e.g. ``table("V")["rows"]["dc-mobilenet"]``, or None.
     ``columns``: the keys to show, e.g. ``("AC", "AUC", "AP")``, or ``{key: format}`` for other
-    formats, e.g. ``{"params": "{:,}"}`` (default ``"{:.3f}"``). ``markdown``: a Markdown table
-    (for ``display(Markdown(...))``) instead of aligned text for ``print``.
+    formats, e.g. ``{"params": "{:,}"}`` (default ``"{:.3f}"``); a column that no paper row has
+    shows ours alone. ``markdown``: a Markdown table (for ``display(Markdown(...))``) instead of
+    aligned text for ``print``.
     """
     specs = dict(columns) if isinstance(columns, dict) else dict.fromkeys(columns, "{:.3f}")
     if not specs:
         raise ValueError("columns is empty: name the columns, e.g. ('AC', 'AP', 'AUC').")
-    table_rows = []
-    for row in rows:
-        label, ours, paper_row, *remark = row
-        cells = [_cell(ours, paper_row, key, spec) for key, spec in specs.items()]
-        table_rows.append((label, cells, remark[0] if remark else ""))
+    rows = [(label, ours, paper_row, *(remark or [""])) for label, ours, paper_row, *remark in rows]
+    with_paper = {key: any(key in (row[2] or {}) for row in rows) for key in specs}
+    table = [(label, [_cell(ours, paper_row, key, spec, with_paper[key])
+                      for key, spec in specs.items()], remark)
+             for label, ours, paper_row, remark in rows]
     if markdown:
-        ci = " [95 % CI]" if any("[" in c for _, cells, _ in table_rows for c in cells) else ""
-        lines = ["| Method | " + " | ".join(f"{k} (ours{ci} / paper)" for k in specs) + " |",
-                 "|---" * (len(specs) + 1) + "|"]
-        lines += [f"| {label} | " + " | ".join(cells) + (f" ({remark})" if remark else "")
-                  + " |" for label, cells, remark in table_rows]
+        ci = " [95 % CI]" if any(ours and "ci" in ours for _, ours, _, _ in rows) else ""
+        lines = ["| Method | " + " | ".join(f"{key} (ours{ci}" + (" / paper)" if with_paper[key]
+                                                                   else ")") for key in specs)
+                 + " |", "|---" * (len(specs) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(cells) + (f" ({remark})" if remark else "") + " |"
+                  for label, cells, remark in table]
     else:
-        width = max(len(label) for label, _, _ in table_rows) + 2
-        sizes = [max(len(key), *(len(cells[i]) for _, cells, _ in table_rows)) + 3
+        width = max(len(label) for label, _, _ in table) + 2
+        sizes = [max(len(key), *(len(cells[i]) for _, cells, _ in table)) + 3
                  for i, key in enumerate(specs)]
         lines = [" " * width + "".join(f"{key:>{n}}" for key, n in zip(specs, sizes))]
         lines += [f"{label:<{width}}" + "".join(f"{c:>{n}}" for c, n in zip(cells, sizes))
-                  + (f"  [{remark}]" if remark else "") for label, cells, remark in table_rows]
+                  + (f"  [{remark}]" if remark else "") for label, cells, remark in table]
     return "\n".join(([title, ""] if title and markdown else [title] if title else []) + lines
                      + (["", note] if note else []))

@@ -110,3 +110,11 @@ def test_compare_text_aligns_formats_and_remarks():
 def test_compare_needs_columns():
     with pytest.raises(ValueError, match="columns is empty"):
         paper.compare([("x", None, None)], ())
+
+
+def test_compare_column_the_paper_lacks_shows_ours_alone():
+    rows = [("U-VGG16", {"MB": 72.66, "decoder": 4314897}, {"MB": 73})]
+    lines = paper.compare(rows, {"MB": "{:.1f}", "decoder": "{:,}"}).splitlines()
+    assert lines[1].split() == ["U-VGG16", "72.7", "/", "73.0", "4,314,897"]
+    markdown = paper.compare(rows, {"MB": "{:.1f}", "decoder": "{:,}"}, markdown=True)
+    assert markdown.splitlines()[0] == "| Method | MB (ours / paper) | decoder (ours) |"
