@@ -42,6 +42,12 @@ def test_op_lists_partition_ops():
     assert set(augment.GEOMETRIC_OPS) | set(augment.PHOTOMETRIC_OPS) == set(augment.OPS)
     assert not set(augment.GEOMETRIC_OPS) & set(augment.PHOTOMETRIC_OPS)
     assert len(augment.OPS) == 8
+    # The order is part of the random streams (expansion, tf_augment_fn's sub-seeds): keep it.
+    assert augment.OPS == ("rot90", "rot180", "rot270", "flip_h", "flip_v", "center_crop",
+                           "brightness", "occlusion")
+    assert augment.TF_OPS == ("rot90", "flip_h", "flip_v", "center_crop", "brightness",
+                              "occlusion")
+    assert all(augment.REGISTRY[op].kind == "geometric" for op in augment.DIHEDRAL_OPS)
 
 
 def test_rotations_and_flips_hand_computed():
@@ -437,3 +443,31 @@ def test_keras_augmentation_layers_run_on_a_batch(tf):
     np.testing.assert_allclose(np.asarray(layers(batch, training=False)), batch)
     with_rotation = augment.keras_augmentation_layers(seed=0, arbitrary_rotation=True)
     assert "RandomRotation" in [type(layer).__name__ for layer in with_rotation.layers]
+
+
+def test_keras_augmentation_layers_move_masks_with_images_in_dict_form(tf):
+    pairs = [blocky_image(48, 48, 8, seed=s) for s in range(4)]
+    images = np.stack([image for image, _ in pairs]).astype(np.float32)
+    masks = np.stack([mask for _, mask in pairs])[..., None]
+    sequential = augment.keras_augmentation_layers(seed=0, arbitrary_rotation=True)
+    for layer in sequential.layers:
+        name = type(layer).__name__
+        out = layer({"images": images, "segmentation_masks": masks}, training=True)
+        new_images, new_masks = np.asarray(out["images"]), np.asarray(out["segmentation_masks"])
+        assert not np.array_equal(new_images, images), name  # the layer did something
+        if name in ("RandomBrightness", "RandomErasing"):  # photometric: masks untouched
+            np.testing.assert_array_equal(new_masks, masks, err_msg=name)
+            continue
+        assert set(np.unique(new_masks)) <= {0, 255}, name  # nearest neighbour for masks
+        mismatch = new_masks[..., 0] != lesion_of(new_images)
+        if name == "RandomFlip":  # exact: mirrors move whole pixels
+            assert not mismatch.any()
+        else:  # zoom and rotation resample: the bilinear image differs at block edges only
+            assert mismatch.mean() < 0.05, name
+    # The same layer called on the images and then on the masks draws twice: misaligned.
+    rotation = sequential.layers[1]
+    apart = (np.asarray(rotation(masks, training=True))[..., 0]
+             != lesion_of(np.asarray(rotation(images, training=True))))
+    assert apart.mean() > 0.1
+    whole = sequential({"images": images, "segmentation_masks": masks}, training=True)
+    assert whole["segmentation_masks"].shape == masks.shape
