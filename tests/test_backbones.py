@@ -169,6 +169,32 @@ def test_channel_shuffle_interleaves_groups():
     assert keras.ops.convert_to_numpy(second).reshape(-1).tolist() == [3, 4, 5]
 
 
+# ------------------------------------------------------------------- the encoder registry
+
+def test_registry_is_the_one_table_of_names():
+    import dataclasses
+
+    assert B.BACKBONES == ("squeezenet", "shufflenet", "resnet18", "mobilenet", "densenet121")
+    assert B.KERAS_APPLICATIONS == ("mobilenet", "densenet121")
+    assert B.COURSE_BUILT == ("squeezenet", "shufflenet", "resnet18")
+    assert B.LAST_CONV_LAYER["mobilenet"] == "conv_pw_13_relu"
+    assert B.FEATURE_DIMS == {"squeezenet": 1000, "shufflenet": 1000, "resnet18": 512,
+                              "mobilenet": 1024, "densenet121": 1024}
+    assert set(B.PREPROCESSING) == set(B.REGISTRY)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        B.REGISTRY["mobilenet"].output_layer = "conv1"
+
+
+@pytest.mark.parametrize("name", [n for n in B.REGISTRY if B.REGISTRY[n].build is not None])
+def test_every_encoder_ends_at_its_declared_output_layer(name):
+    keras.backend.clear_session()
+    model = B.encoder_model(name, keras.Input((64, 64, 3), name="image"))
+    assert model.layers[-1].name == B.REGISTRY[name].output_layer
+    assert model.layers[1].name == "preprocess" and model.layers[1].count_params() == 0
+    names = {layer.name for layer in model.layers}
+    assert set(B.REGISTRY[name].skip_layers) <= names
+
+
 # ------------------------------------------------------------------- argument errors
 
 def test_unknown_backbone_lists_valid_names():

@@ -261,6 +261,9 @@ def test_init_encoder_from_dc_copies_the_backbone(tmp_path):
     loaded = unet.build_unet("mobilenet", input_shape=(64, 64, 3), weights=path)
     np.testing.assert_array_equal(loaded.get_layer("conv_pw_7").get_weights()[0],
                                   backbone.get_layer("conv_pw_7").get_weights()[0])
+    # The plain U-Net shares no layer with a DC model: refused, not silently left random.
+    with pytest.raises(ValueError, match="same backbone"):
+        unet.build_unet("plain", input_shape=(64, 64, 3), weights=path)
 
 
 def test_init_encoder_from_a_different_backbone_fails():
@@ -519,3 +522,33 @@ def test_skip_connections_names_the_missing_layer():
     model = unet.build_unet("mobilenet", input_shape=(64, 64, 3), decoder_block=own_block)
     with pytest.raises(ValueError, match="has no layer 'decoder_stage0_upsampling'"):
         unet.skip_connections(model, "mobilenet")
+
+
+def test_declared_skip_layers_come_from_the_registry_and_a_wrong_one_fails_loudly(monkeypatch):
+    import dataclasses
+
+    assert unet.SKIP_LAYERS == {name: backbones.REGISTRY[name].skip_layers
+                                for name in unet.ENCODERS}
+    keras.backend.clear_session()
+    wrong = dataclasses.replace(backbones.REGISTRY["mobilenet"], skip_layers=(
+        "conv_pw_11_relu", "conv_pw_5_relu", "conv_pw_3_relu", "conv_pw_1_rleu"))
+    monkeypatch.setitem(backbones.REGISTRY, "mobilenet", wrong)
+    with pytest.raises(ValueError, match=r"has no layer \['conv_pw_1_rleu'\]") as caught:
+        unet.build_unet("mobilenet", (64, 64, 3))
+    assert "find_skip_layers" in str(caught.value)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"has no layer \['nope'\]"):
+        unet.build_unet("vgg16", (64, 64, 3), skip_layers=("block5_conv3", "block4_conv3",
+                                                           "block3_conv3", "nope"))
+
+
+def test_unet_uses_only_public_names_of_backbones():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(unet))
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "backbones" for alias in node.names]
+    assert imported and not [name for name in imported if name.startswith("_")]
+    assert unet.resnext50_encoder is backbones.resnext50_encoder
+    assert unet.CaffePreprocess is backbones.CaffePreprocess

@@ -1,17 +1,24 @@
-"""The lightweight CNN zoo of Table III: SqueezeNet, ShuffleNet, ResNet18, MobileNetV1, DenseNet-121.
+"""The course's encoders: the lightweight CNN zoo of Table III and the U-Net encoders.
 
-Taught in 03_lightweight_cnns (paper sections III.A and IV.A.1).
+Taught in 03_lightweight_cnns (paper sections III.A and IV.A.1); the U-Nets of
+06_unet_segmentation take their encoders from here too.
 
-Two entry points:
+One table, :data:`REGISTRY`, says for every encoder name how to build it (a ``keras.applications``
+constructor or a builder of this module), which preprocessing it expects, which layer is its last
+feature map and which layers feed a U-Net's skip connections. Everything else reads it:
 
 * :func:`build_backbone` -- image -> feature vector (the model the DC networks of
   04_discriminant_network share between their two inputs);
 * :func:`build_classifier` -- the same backbone plus ``Dense(num_classes, softmax)``: the single
-  models of Table III.
+  models of Table III;
+* :func:`course_lib.models.unet.build_unet` -- the encoder under a U-Net decoder;
+
+and one weights path serves them all (:func:`check_weights`, :func:`encoder_model`,
+:func:`load_weights_file`): ``None``, ``"imagenet"`` or a file.
 
 Every model takes float32 RGB images with values in ``[0, 255]`` and carries its own
-preprocessing as a ``Rescaling`` layer (per-channel scale and offset, no weights), so the
-parameter counts stay those of the paper:
+preprocessing as a weightless layer (:func:`preprocessing_layer`), so the parameter counts stay
+those of the paper:
 
 ========================  ==========  ===============================================
 backbone                  Table III   this module (total parameters, 224x224x3, 2 classes)
@@ -23,36 +30,33 @@ backbone                  Table III   this module (total parameters, 224x224x3, 
 ``densenet121``           7,039,554   7,039,554 (exact)
 ========================  ==========  ===============================================
 
-MobileNet and DenseNet-121 come from ``keras.applications`` (ImageNet weights available);
-SqueezeNet, ShuffleNet and ResNet18 have no Keras application, so they are built here, small and
-readable, and start from random weights.
+MobileNet, DenseNet-121 (and the U-Net baseline VGG16) come from ``keras.applications``
+(ImageNet weights available); SqueezeNet, ShuffleNet, ResNet18 (and the U-Net baseline
+ResNeXt-50) have no Keras application, so they are built here, small and readable, and start
+from random weights.
 """
 from __future__ import annotations
 
 import math
 import os
 import urllib.error
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import keras
 from keras import layers, ops
 
 __all__ = [
-    "BACKBONES", "KERAS_APPLICATIONS", "COURSE_BUILT", "LAST_CONV_LAYER", "FEATURE_LAYER",
-    "FEATURE_DIMS", "PREPROCESSING", "PAPER_PARAMS", "SHUFFLENET_PAPER_PARAMS",
+    "Encoder", "REGISTRY", "BACKBONES", "KERAS_APPLICATIONS", "COURSE_BUILT", "LAST_CONV_LAYER",
+    "FEATURE_LAYER", "FEATURE_DIMS", "PREPROCESSING", "PAPER_PARAMS", "SHUFFLENET_PAPER_PARAMS",
     "SHUFFLENET_PARAMS", "IMAGENET_WEIGHT_FILES", "MIN_INPUT_SIZE", "WeightsUnavailableError",
-    "build_backbone", "build_classifier", "preprocessing_layer", "shufflenet_difference",
-    "ChannelSplit", "ChannelShuffle", "MOBILENET_BLOCKS", "depthwise_separable_block",
-    "mobilenet_extractor", "dense_block", "count_macs", "depthwise_separable_params",
-    "separable_savings",
+    "build_backbone", "build_classifier", "preprocessing_layer", "CaffePreprocess",
+    "check_name", "check_input_shape", "check_weights", "encoder_model", "load_weights_file",
+    "shufflenet_difference", "ChannelSplit", "ChannelShuffle", "resnext50_encoder",
+    "MOBILENET_BLOCKS", "depthwise_separable_block", "mobilenet_extractor", "dense_block",
+    "count_macs", "depthwise_separable_params", "separable_savings",
 ]
-
-#: Backbones with ImageNet weights in ``keras.applications``.
-KERAS_APPLICATIONS = ("mobilenet", "densenet121")
-#: Backbones Keras does not ship: built in this module, random initialisation only.
-COURSE_BUILT = ("squeezenet", "shufflenet", "resnet18")
-#: Every backbone name accepted by :func:`build_backbone` / :func:`build_classifier`.
-BACKBONES = ("squeezenet", "shufflenet", "resnet18", "mobilenet", "densenet121")
 
 #: Total parameters of each Table III model as the paper prints them (2 classes, 224x224x3).
 PAPER_PARAMS = {
@@ -67,50 +71,10 @@ SHUFFLENET_PAPER_PARAMS = PAPER_PARAMS["shufflenet"]
 #: Total parameters of this module's ShuffleNet classifier (V2 1.5x + 1000-unit Dense + Dense(2)).
 SHUFFLENET_PARAMS = 3_529_066
 
-#: Name of the last convolutional activation (4-D feature maps) in each backbone: the layer
-#: CAM / Grad-CAM read (08_visualisation). 7x7 at 224 px (SqueezeNet 1.1: 13x13).
-LAST_CONV_LAYER = {
-    "squeezenet": "relu_conv10",
-    "shufflenet": "conv5_relu",
-    "resnet18": "relu1",
-    "mobilenet": "conv_pw_13_relu",
-    "densenet121": "relu",
-}
 #: Name of the global-average-pooling layer in every backbone (its output is the feature vector,
-#: except in SqueezeNet / ShuffleNet where the ImageNet-style 1000-unit output follows; see
+#: except in ShuffleNet where the ImageNet-style 1000-unit output follows; see
 #: :data:`FEATURE_DIMS`).
 FEATURE_LAYER = "avg_pool"
-#: Length of the feature vector a backbone outputs (what the classifier's Dense layer sees).
-FEATURE_DIMS = {
-    "squeezenet": 1000,   # GAP of conv10 (SqueezeNet's 1000-class convolution)
-    "shufflenet": 1000,   # GAP of conv5 (1024) -> Dense(1000) "fc1000"
-    "resnet18": 512,
-    "mobilenet": 1024,
-    "densenet121": 1024,
-}
-
-# The ImageNet normalisations of torchvision / keras.applications ("torch" mode).
-_TORCH_MEAN = (0.485, 0.456, 0.406)
-_TORCH_STD = (0.229, 0.224, 0.225)
-
-#: How each backbone maps [0, 255] RGB to its input range (a weightless Rescaling layer).
-PREPROCESSING = {
-    "mobilenet": "x / 127.5 - 1 (keras.applications.mobilenet.preprocess_input, 'tf' mode)",
-    "densenet121": ("(x / 255 - mean) / std per channel, mean (0.485, 0.456, 0.406), std "
-                    "(0.229, 0.224, 0.225) (keras.applications.densenet.preprocess_input, "
-                    "'torch' mode)"),
-    "squeezenet": "x / 127.5 - 1 (random initialisation: any fixed centring works)",
-    "shufflenet": "x / 127.5 - 1 (random initialisation: any fixed centring works)",
-    "resnet18": "x / 127.5 - 1, then the network's own input BatchNormalization 'bn_data'",
-}
-
-#: File names Keras caches under ~/.keras/models/ for the no-top ImageNet weights.
-#: MobileNet's name carries the input size (128, 160, 192 or 224; other sizes load 224).
-IMAGENET_WEIGHT_FILES = {
-    "mobilenet": "mobilenet_1_0_{size}_tf_no_top.h5",
-    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
-
 #: Smallest image side every backbone accepts (keras.applications' own limit is 32 px).
 MIN_INPUT_SIZE = 32
 
@@ -119,109 +83,54 @@ class WeightsUnavailableError(RuntimeError):
     """ImageNet weights could not be downloaded; the message says how to proceed offline."""
 
 
-# --------------------------------------------------------------------------- helpers
-
-def _check_backbone(backbone: str) -> str:
-    if not isinstance(backbone, str) or backbone.strip().lower() not in BACKBONES:
-        raise ValueError(f"Unknown backbone {backbone!r}. Valid backbones: "
-                         f"{', '.join(BACKBONES)}.")
-    return backbone.strip().lower()
-
-
-def _check_input_shape(input_shape) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(v) for v in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < MIN_INPUT_SIZE:
-        raise ValueError(f"input_shape must be (height, width, 3) with height and width >= "
-                         f"{MIN_INPUT_SIZE}, e.g. (224, 224, 3); got {input_shape!r}.")
-    return shape
-
-
-def _check_weights(backbone: str, weights):
-    """Normalise ``weights`` to None, "imagenet" or an existing Path."""
-    if weights is None:
-        return None
-    if isinstance(weights, str) and weights.strip().lower() == "imagenet":
-        if backbone in COURSE_BUILT:
-            raise ValueError(
-                f"There are no ImageNet weights for {backbone!r}: Keras ships none and the course "
-                f"builds it from scratch. Use weights=None (random initialisation) or a path to "
-                f"weights you saved from build_backbone({backbone!r}, ...).save_weights(...). "
-                f"ImageNet weights exist for: {', '.join(KERAS_APPLICATIONS)}.")
-        return "imagenet"
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"Weights file {str(path)!r} does not exist. Pass weights=None, "
-                f"weights='imagenet' ({', '.join(KERAS_APPLICATIONS)} only) or the path of an "
-                f"existing .h5 / .weights.h5 file for the no-top {backbone!r} backbone.")
-        return path
-    raise ValueError(f"weights must be None, 'imagenet' or a file path; got {weights!r}.")
-
-
-def _keras_cache_dir() -> Path:
-    home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
-    return Path(home).expanduser() / "models"
-
-
-def _imagenet_file_name(backbone: str, input_shape) -> str:
-    name = IMAGENET_WEIGHT_FILES[backbone]
-    if backbone == "mobilenet":
-        rows, cols = input_shape[:2]
-        size = rows if rows == cols and rows in (128, 160, 192, 224) else 224
-        name = name.format(size=size)
-    return name
-
-
-def _is_download_failure(error: BaseException) -> bool:
-    text = str(error)
-    return (isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
-            or text.startswith("URL fetch failure")
-            or "Incomplete or corrupted file detected" in text)
-
-
-def _weights_unavailable(backbone: str, input_shape, error: BaseException):
-    file_name = _imagenet_file_name(backbone, input_shape)
-    cache = _keras_cache_dir()
-    reason = str(error).strip() or type(error).__name__
-    return WeightsUnavailableError(
-        f"Could not download the ImageNet weights for {backbone!r} (Keras said: {reason}). "
-        f"This machine is probably offline. To go on, either\n"
-        f"  1. copy the file {file_name} into {cache}/ (Keras looks there before downloading; "
-        f"download it on a machine with internet, e.g. Colab), or\n"
-        f"  2. pass weights='/path/to/{file_name}', or\n"
-        f"  3. use weights=None (random initialisation, as the smoke profile does).")
-
-
-def _load_weights_file(model: keras.Model, path: Path, backbone: str) -> None:
-    if backbone in IMAGENET_WEIGHT_FILES:
-        expected = f"the Keras ImageNet file (e.g. {_imagenet_file_name(backbone, (224, 224))}) or "
-    else:
-        expected = ""
-    try:
-        model.load_weights(str(path))
-    except Exception as error:  # noqa: BLE001 -- re-raised with what to do
-        raise ValueError(
-            f"Could not load {str(path)!r} into the {backbone!r} backbone ({error}). The file must "
-            f"hold the weights of the no-top backbone: {expected}a file written by "
-            f"build_backbone({backbone!r}, same input_shape).save_weights('name.weights.h5')."
-        ) from error
-
-
 # --------------------------------------------------------------------------- preprocessing
 
-def preprocessing_layer(backbone: str, name: str = "preprocess") -> layers.Layer:
-    """The weightless layer mapping [0, 255] RGB to ``backbone``'s input range.
+# What each preprocessing mode of Encoder.preprocessing computes on [0, 255] RGB (the modes of
+# keras.applications' preprocess_input).
+_PREPROCESSING_MODES = {
+    "tf": "x / 127.5 - 1 (mobilenet's ImageNet weights; the course-built encoders start "
+          "random, for them any fixed centring works)",
+    "torch": "(x / 255 - mean) / std per channel, mean (0.485, 0.456, 0.406), std "
+             "(0.229, 0.224, 0.225) (keras.applications.densenet.preprocess_input)",
+    "caffe": "RGB -> BGR, minus the ImageNet mean (103.939, 116.779, 123.68) "
+             "(keras.applications.vgg16.preprocess_input)",
+}
+# The ImageNet normalisations of torchvision / keras.applications ("torch" mode).
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+# VGG16's ImageNet weights expect keras.applications' "caffe" preprocessing: BGR, mean removed.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="course_lib")
+class CaffePreprocess(layers.Layer):
+    """VGG16's ImageNet preprocessing ('caffe' mode): RGB -> BGR, minus the ImageNet mean.
+
+    Taught in 06_unet_segmentation. No weights: the same numbers as
+    ``keras.applications.vgg16.preprocess_input`` for [0, 255] RGB input.
+    """
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs, axis=-1)
+        mean = keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
+        return bgr - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def preprocessing_layer(encoder: str, name: str = "preprocess") -> layers.Layer:
+    """The weightless layer mapping [0, 255] RGB to ``encoder``'s input range.
 
     Taught in 03_lightweight_cnns. A ``Rescaling`` layer computes ``x * scale + offset`` with
     per-channel ``scale``/``offset`` constants, so it adds no parameters (a ``Normalization``
-    layer would add its mean and variance to the count). See :data:`PREPROCESSING`.
+    layer would add its mean and variance to the count); VGG16's "caffe" mode is the weightless
+    :class:`CaffePreprocess`. ``encoder``: any name of :data:`REGISTRY` (see :data:`PREPROCESSING`).
     """
-    backbone = _check_backbone(backbone)
-    if backbone == "densenet121":
+    mode = REGISTRY[check_name(encoder, tuple(REGISTRY), "encoder")].preprocessing
+    if mode == "caffe":
+        return CaffePreprocess(name=name)
+    if mode == "torch":
         scale = [1.0 / (255.0 * s) for s in _TORCH_STD]
         offset = [-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)]
         return layers.Rescaling(scale=scale, offset=offset, name=name)
@@ -244,7 +153,8 @@ def _fire(x, squeeze: int, expand: int, name: str):
 def _squeezenet(x):
     """SqueezeNet 1.1 (Iandola et al. 2016; torchvision's layout) with its 1000-class conv head.
 
-    features: 722,496 parameters; conv10 (512 -> 1000, 1x1): 513,000; GAP -> 1000 features.
+    features: 722,496 parameters; conv10 (512 -> 1000, 1x1): 513,000. Returns conv10's ReLU;
+    :func:`build_backbone` pools it to 1000 features.
     """
     x = layers.Conv2D(64, 3, strides=2, name="conv1")(x)
     x = layers.ReLU(name="relu_conv1")(x)
@@ -261,8 +171,7 @@ def _squeezenet(x):
     x = _fire(x, 64, 256, "fire9")
     x = layers.Dropout(0.5, name="drop9")(x)
     x = layers.Conv2D(1000, 1, name="conv10")(x)
-    x = layers.ReLU(name="relu_conv10")(x)
-    return layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+    return layers.ReLU(name="relu_conv10")(x)
 
 
 # --------------------------------------------------------------------------- ShuffleNet V2
@@ -332,8 +241,10 @@ def _shuffle_unit(x, out_channels: int, strides: int, name: str):
 
 
 def _shufflenet(x, stage_channels=(176, 352, 704), repeats=(4, 8, 4), last_channels=1024):
-    """ShuffleNet V2 1.5x (stage widths 176/352/704, conv5 1024) + an ImageNet-style 1000-unit
-    Dense, as the paper's SqueezeNet count shows it kept the 1000-class output."""
+    """ShuffleNet V2 1.5x (stage widths 176/352/704, conv5 1024), up to conv5's ReLU.
+    :func:`build_backbone` adds pooling and an ImageNet-style 1000-unit Dense ``fc1000``
+    (:attr:`Encoder.dense_units`), as the paper's SqueezeNet count shows it kept the 1000-class
+    output."""
     x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="conv1_conv")(x)
     x = layers.BatchNormalization(name="conv1_bn")(x)
     x = layers.ReLU(name="conv1_relu")(x)
@@ -341,9 +252,7 @@ def _shufflenet(x, stage_channels=(176, 352, 704), repeats=(4, 8, 4), last_chann
     for stage, (channels, repeat) in enumerate(zip(stage_channels, repeats), start=2):
         for unit in range(1, repeat + 1):
             x = _shuffle_unit(x, channels, 2 if unit == 1 else 1, f"stage{stage}_unit{unit}")
-    x = _conv_bn(x, last_channels, 1, 1, "conv5")
-    x = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
-    return layers.Dense(1000, name="fc1000")(x)
+    return _conv_bn(x, last_channels, 1, 1, "conv5")
 
 
 def shufflenet_difference() -> dict:
@@ -371,21 +280,37 @@ def shufflenet_difference() -> dict:
             "difference": difference, "relative": difference / SHUFFLENET_PAPER_PARAMS}
 
 
-# --------------------------------------------------------------------------- ResNet18
+# --------------------------------------------------------------------------- ResNet18, ResNeXt-50
+
+# BatchNormalization settings of the classification_models package (ResNet18, ResNeXt-50).
+_CM_BN = dict(momentum=0.99, epsilon=2e-5)
+
+
+def _classification_models_stem(x, **conv):
+    """The stem shared by ``classification_models``' ResNets and ResNeXts: an input BatchNorm
+    without scale ``bn_data``, a 7x7/2 convolution ``conv0`` (no bias) + BN + ReLU ``relu0``, a
+    3x3/2 max-pool ``pooling0``: 1/4 of the input side."""
+    x = layers.BatchNormalization(scale=False, name="bn_data", **_CM_BN)(x)
+    x = layers.ZeroPadding2D(3, name="pad0")(x)
+    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv0", **conv)(x)
+    x = layers.BatchNormalization(name="bn0", **_CM_BN)(x)
+    x = layers.ReLU(name="relu0")(x)
+    x = layers.ZeroPadding2D(1, name="pad_pool0")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pooling0")(x)
+
 
 def _resnet_block(x, filters: int, strides: int, stage: int, unit: int, shortcut_conv: bool):
     """Pre-activation residual block of the ``classification_models`` ResNet18:
     BN -> ReLU -> [1x1 shortcut conv] -> 3x3 conv -> BN -> ReLU -> 3x3 conv, + shortcut."""
     name = f"stage{stage}_unit{unit}"
-    bn = dict(momentum=0.99, epsilon=2e-5)
     conv = dict(use_bias=False, kernel_initializer="he_uniform")
-    y = layers.BatchNormalization(name=f"{name}_bn1", **bn)(x)
+    y = layers.BatchNormalization(name=f"{name}_bn1", **_CM_BN)(x)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     shortcut = (layers.Conv2D(filters, 1, strides=strides, name=f"{name}_sc", **conv)(y)
                 if shortcut_conv else x)
     y = layers.ZeroPadding2D(1, name=f"{name}_pad1")(y)
     y = layers.Conv2D(filters, 3, strides=strides, name=f"{name}_conv1", **conv)(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2", **bn)(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2", **_CM_BN)(y)
     y = layers.ReLU(name=f"{name}_relu2")(y)
     y = layers.ZeroPadding2D(1, name=f"{name}_pad2")(y)
     y = layers.Conv2D(filters, 3, name=f"{name}_conv2", **conv)(y)
@@ -398,24 +323,258 @@ def _resnet18(x):
     Input BatchNormalization without scale, 7x7/2 conv (no bias), BN, ReLU, 3x3/2 max-pool,
     four stages of two pre-activation blocks (64, 128, 256, 512 filters; a 1x1 shortcut
     convolution on the first block of EVERY stage, the first included), final BN + ReLU.
-    No top: 11,186,889 parameters.
+    No top: 11,186,889 parameters. Its preprocessing: x / 127.5 - 1, then the input
+    BatchNormalization ``bn_data``.
     """
-    bn = dict(momentum=0.99, epsilon=2e-5)
-    x = layers.BatchNormalization(scale=False, name="bn_data", **bn)(x)
-    x = layers.ZeroPadding2D(3, name="pad0")(x)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=False, kernel_initializer="he_uniform",
-                      name="conv0")(x)
-    x = layers.BatchNormalization(name="bn0", **bn)(x)
-    x = layers.ReLU(name="relu0")(x)
-    x = layers.ZeroPadding2D(1, name="pad_pool0")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pooling0")(x)
+    x = _classification_models_stem(x, kernel_initializer="he_uniform")
     for stage, filters in enumerate((64, 128, 256, 512), start=1):
         for unit in (1, 2):
             strides = 2 if (unit == 1 and stage > 1) else 1
             x = _resnet_block(x, filters, strides, stage, unit, shortcut_conv=(unit == 1))
-    x = layers.BatchNormalization(name="bn1", **bn)(x)
-    x = layers.ReLU(name="relu1")(x)
-    return layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(x)
+    x = layers.BatchNormalization(name="bn1", **_CM_BN)(x)
+    return layers.ReLU(name="relu1")(x)
+
+
+def _resnext_block(x, filters: int, stage: int, unit: int, strides: int, cardinality: int):
+    """Bottleneck block of ResNeXt (Xie et al. 2017, Fig. 3c) as ``classification_models``
+    builds it: 1x1 conv -> BN -> ReLU -> grouped 3x3 conv (``cardinality`` groups) -> BN ->
+    ReLU -> 1x1 conv (2 x filters) -> BN, plus the shortcut (a 1x1 conv + BN on the first block
+    of each stage), then ReLU. All convolutions without bias."""
+    name = f"stage{stage}_unit{unit}_"
+    y = layers.Conv2D(filters, 1, use_bias=False, name=name + "conv1")(x)
+    y = layers.BatchNormalization(name=name + "bn1", **_CM_BN)(y)
+    y = layers.ReLU(name=name + "relu1")(y)
+    y = layers.ZeroPadding2D(1, name=name + "pad2")(y)
+    y = layers.Conv2D(filters, 3, strides=strides, groups=cardinality, use_bias=False,
+                      name=name + "conv2")(y)
+    y = layers.BatchNormalization(name=name + "bn2", **_CM_BN)(y)
+    y = layers.ReLU(name=name + "relu2")(y)
+    y = layers.Conv2D(filters * 2, 1, use_bias=False, name=name + "conv3")(y)
+    y = layers.BatchNormalization(name=name + "bn3", **_CM_BN)(y)
+    if unit == 1:
+        shortcut = layers.Conv2D(filters * 2, 1, strides=strides, use_bias=False,
+                                 name=name + "sc")(x)
+        shortcut = layers.BatchNormalization(name=name + "sc_bn", **_CM_BN)(shortcut)
+    else:
+        shortcut = x
+    y = layers.Add(name=name + "add")([y, shortcut])
+    return layers.ReLU(name=name + "relu")(y)
+
+
+def resnext50_encoder(x, repetitions=(3, 4, 6, 3), cardinality: int = 32):
+    """ResNeXt-50 (32x4d) without its classifier, for the U-ResNeXt50 baseline of Table VIII.
+
+    Taught in 06_unet_segmentation. Keras ships no ResNeXt, so it is built here in the layout
+    (and with the layer names) of the ``classification_models`` package the paper's
+    ``segmentation_models`` U-Net used: an input BatchNorm without scale ``bn_data``, a 7x7/2
+    convolution ``conv0`` + BN + ReLU ``relu0``, a 3x3/2 max-pool, then four stages of
+    (3, 4, 6, 3) bottleneck blocks of 128, 256, 512, 1024 grouped channels (32 groups of 4 in
+    the first stage: "32x4d") with 256, 512, 1024, 2048 output channels. Returns the last
+    block's output (1/32 of the input side, 2048 channels).
+    """
+    x = _classification_models_stem(x)
+    for stage, repeat in enumerate(repetitions, start=1):
+        filters = 128 * 2 ** (stage - 1)
+        for unit in range(1, repeat + 1):
+            strides = 2 if (unit == 1 and stage > 1) else 1
+            x = _resnext_block(x, filters, stage, unit, strides, cardinality)
+    return x
+
+
+# --------------------------------------------------------------------------- the registry
+
+@dataclass(frozen=True)
+class Encoder:
+    """What the course knows about one encoder: one entry of :data:`REGISTRY`.
+
+    Attributes:
+        build: a ``keras.applications`` constructor (called with ``include_top=False``), or a
+            builder of this module, ``fn(x) -> tensor``, taking the preprocessed images; ``None``
+            for the plain U-Net, which :mod:`course_lib.models.unet` builds whole.
+        preprocessing: ``"tf"``, ``"torch"`` or ``"caffe"`` (:data:`PREPROCESSING`).
+        output_layer: its last feature map (CAM's layer, :data:`LAST_CONV_LAYER`; the bottom of
+            the U-Net, ``unet.ENCODER_OUTPUT``).
+        feature_dims: length of :func:`build_backbone`'s feature vector; ``None``: not a
+            Table III backbone.
+        dense_units: an ImageNet-style ``Dense`` kept after the pooling (ShuffleNet: 1000).
+        skip_layers: the layers feeding a U-Net's skip connections, deepest first (1/16, 1/8,
+            1/4, 1/2 of the input side); empty: not a U-Net encoder.
+        imagenet_file: the no-top ImageNet weights file Keras caches under ~/.keras/models/
+            (MobileNet's carries the input size); ``None``: no ImageNet weights.
+    """
+
+    build: Callable | None
+    preprocessing: str
+    output_layer: str
+    feature_dims: int | None = None
+    dense_units: int = 0
+    skip_layers: tuple[str, ...] = ()
+    imagenet_file: str | None = None
+
+
+#: Every encoder of the course. Skip layers are Keras 3 ``keras.applications`` names, the choices
+#: of segmentation_models (VGG16's full-size block1_conv2 is not used: with it U-VGG16 would have
+#: 9,216 more parameters than segmentation_models' 19,029,585).
+REGISTRY = {
+    "squeezenet": Encoder(_squeezenet, "tf", "relu_conv10", feature_dims=1000),
+    "shufflenet": Encoder(_shufflenet, "tf", "conv5_relu", feature_dims=1000, dense_units=1000),
+    "resnet18": Encoder(_resnet18, "tf", "relu1", feature_dims=512),
+    "mobilenet": Encoder(
+        keras.applications.MobileNet, "tf", "conv_pw_13_relu", feature_dims=1024,
+        skip_layers=("conv_pw_11_relu", "conv_pw_5_relu", "conv_pw_3_relu", "conv_pw_1_relu"),
+        imagenet_file="mobilenet_1_0_{size}_tf_no_top.h5"),
+    "densenet121": Encoder(
+        keras.applications.DenseNet121, "torch", "relu", feature_dims=1024,
+        skip_layers=("pool4_conv", "pool3_conv", "pool2_conv", "conv1_relu"),
+        imagenet_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "vgg16": Encoder(
+        keras.applications.VGG16, "caffe", "block5_pool",
+        skip_layers=("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2"),
+        imagenet_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    "resnext50": Encoder(
+        resnext50_encoder, "tf", "stage4_unit3_relu",
+        skip_layers=("stage4_unit1_relu1", "stage3_unit1_relu1", "stage2_unit1_relu1", "relu0")),
+    "plain": Encoder(None, "tf", "bottleneck_relu2",
+                     skip_layers=("enc4_relu2", "enc3_relu2", "enc2_relu2", "enc1_relu2")),
+}
+
+#: Every backbone name accepted by :func:`build_backbone` / :func:`build_classifier`.
+BACKBONES = tuple(name for name, spec in REGISTRY.items() if spec.feature_dims)
+#: Backbones with ImageNet weights in ``keras.applications``.
+KERAS_APPLICATIONS = tuple(name for name in BACKBONES if REGISTRY[name].imagenet_file)
+#: Backbones Keras does not ship: built in this module, random initialisation only.
+COURSE_BUILT = tuple(name for name in BACKBONES if name not in KERAS_APPLICATIONS)
+#: The last convolutional activation (4-D feature maps) of each backbone: the layer CAM /
+#: Grad-CAM read (08_visualisation). 7x7 at 224 px (SqueezeNet 1.1: 13x13).
+LAST_CONV_LAYER = {name: REGISTRY[name].output_layer for name in BACKBONES}
+#: Length of the feature vector a backbone outputs (what the classifier's Dense layer sees).
+FEATURE_DIMS = {name: REGISTRY[name].feature_dims for name in BACKBONES}
+#: How each encoder maps [0, 255] RGB to its input range (a weightless layer).
+PREPROCESSING = {name: _PREPROCESSING_MODES[spec.preprocessing]
+                 for name, spec in REGISTRY.items()}
+#: File names Keras caches under ~/.keras/models/ for the backbones' no-top ImageNet weights.
+IMAGENET_WEIGHT_FILES = {name: REGISTRY[name].imagenet_file for name in KERAS_APPLICATIONS}
+
+
+# --------------------------------------------------------------------------- checks and weights
+
+def check_name(name, names, what: str) -> str:
+    """``name`` lower-cased if it is one of ``names``, else a ``ValueError`` listing them."""
+    if not isinstance(name, str) or name.strip().lower() not in names:
+        raise ValueError(f"Unknown {what} {name!r}. Valid {what}s: {', '.join(names)}.")
+    return name.strip().lower()
+
+
+def check_input_shape(input_shape, multiple: int = 1) -> tuple[int, int, int]:
+    """``(height, width, 3)`` with sides >= :data:`MIN_INPUT_SIZE` and multiples of ``multiple``
+    (the U-Nets: 32), as a tuple of ints; a ``ValueError`` that says what to pass otherwise."""
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < MIN_INPUT_SIZE:
+        raise ValueError(f"input_shape must be (height, width, 3) with height and width >= "
+                         f"{MIN_INPUT_SIZE}, e.g. (224, 224, 3); got {input_shape!r}.")
+    height, width = shape[:2]
+    if height % multiple or width % multiple:
+        raise ValueError(
+            f"The U-Net's input height and width must be multiples of {multiple} (the "
+            f"encoder halves them five times and the decoder doubles them back, so the skip "
+            f"connections line up); got {height}x{width}. Resize the images to e.g. "
+            f"{max(multiple, round(height / multiple) * multiple)} px "
+            "(224, 128, 96 and 64 all work).")
+    return shape
+
+
+def check_weights(name: str, weights, names, files: str):
+    """``weights`` as ``None``, ``"imagenet"`` or an existing ``Path``, else a clear error.
+
+    ``names``: the caller's valid encoders (the message lists those with ImageNet weights);
+    ``files``: the weights files the caller accepts, in words, for the missing-file message.
+    """
+    with_imagenet = ", ".join(n for n in names if REGISTRY[n].imagenet_file)
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.strip().lower() == "imagenet":
+        if REGISTRY[name].imagenet_file is None:
+            raise ValueError(
+                f"There are no ImageNet weights for {name!r}: Keras ships none and the course "
+                f"builds it from scratch. Use weights=None (random initialisation) or the path "
+                f"of weights you saved. ImageNet weights exist for: {with_imagenet}.")
+        return "imagenet"
+    if isinstance(weights, (str, os.PathLike)):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Weights file {str(path)!r} does not exist. Pass weights=None, "
+                f"weights='imagenet' ({with_imagenet} only) or the path of {files}.")
+        return path
+    raise ValueError(f"weights must be None, 'imagenet' or a file path; got {weights!r}.")
+
+
+def _imagenet_file_name(name: str, input_shape) -> str:
+    rows, cols = input_shape[:2]  # MobileNet: 128, 160, 192 or 224; other sizes load 224
+    size = rows if rows == cols and rows in (128, 160, 192, 224) else 224
+    return REGISTRY[name].imagenet_file.format(size=size)
+
+
+def _is_download_failure(error: BaseException) -> bool:
+    text = str(error)
+    return (isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+            or text.startswith("URL fetch failure")
+            or "Incomplete or corrupted file detected" in text)
+
+
+def _weights_unavailable(name: str, input_shape, error: BaseException):
+    file_name = _imagenet_file_name(name, input_shape)
+    cache = Path(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")).expanduser()
+    reason = str(error).strip() or type(error).__name__
+    return WeightsUnavailableError(
+        f"Could not download the ImageNet weights for {name!r} (Keras said: {reason}). "
+        f"This machine is probably offline. To go on, either\n"
+        f"  1. copy the file {file_name} into {cache / 'models'}/ (Keras looks there before "
+        f"downloading; download it on a machine with internet, e.g. Colab), or\n"
+        f"  2. pass weights='/path/to/{file_name}', or\n"
+        f"  3. use weights=None (random initialisation, as the smoke profile does).")
+
+
+def encoder_model(name: str, inputs, weights=None) -> keras.Model:
+    """The encoder ``name`` of :data:`REGISTRY` on the Keras input ``inputs`` (images in
+    [0, 255]): its preprocessing layer ``preprocess``, then the network up to its
+    :attr:`Encoder.output_layer`, as a flat Model (image -> last feature map).
+
+    ``weights``: as :func:`check_weights` returns it; ``"imagenet"`` is downloaded by Keras or
+    read from its cache (offline -> :class:`WeightsUnavailableError`), anything else leaves the
+    weights random (a file is the caller's, see :func:`load_weights_file`).
+    """
+    spec = REGISTRY[name]
+    x = preprocessing_layer(name)(inputs)
+    if spec.imagenet_file is None:  # course-built: a Model only to reach its layers by name
+        return keras.Model(inputs, spec.build(x), name=name)
+    input_shape = tuple(inputs.shape[1:])
+    try:
+        return spec.build(include_top=False, weights="imagenet" if weights == "imagenet" else None,
+                          input_tensor=x, input_shape=input_shape, pooling=None)
+    except Exception as error:  # noqa: BLE001 -- only download failures are translated
+        if weights == "imagenet" and _is_download_failure(error):
+            raise _weights_unavailable(name, input_shape, error) from None
+        raise
+
+
+def load_weights_file(model: keras.Model, path: Path, name: str) -> None:
+    """``model.load_weights(path)``, or a ``ValueError`` saying which files fit encoder ``name``."""
+    expected = [f"the Keras ImageNet file (e.g. {_imagenet_file_name(name, (224, 224))})"
+                ] if REGISTRY[name].imagenet_file else []
+    if name in BACKBONES:
+        expected.append(f"a file written by build_backbone({name!r}, same input_shape)"
+                        ".save_weights('name.weights.h5')")
+    try:
+        model.load_weights(str(path))
+    except Exception as error:  # noqa: BLE001 -- re-raised with what to do
+        raise ValueError(
+            f"Could not load {str(path)!r} into the {name!r} encoder ({error}). The file must "
+            f"hold the weights of the no-top backbone: {' or '.join(expected)}."
+        ) from error
 
 
 # --------------------------------------------------------------------------- MobileNetV1 by hand
@@ -481,7 +640,7 @@ def mobilenet_extractor(input_shape=(224, 224, 3), block=None) -> keras.Model:
     whose weights it takes in the same order (``model.set_weights(keras_model.get_weights())``).
     With the default block the layers carry keras.applications' names.
     """
-    input_shape = _check_input_shape(input_shape)
+    input_shape = check_input_shape(input_shape)
     named = block is None
     inputs = keras.Input(shape=input_shape, name="image")
     x = preprocessing_layer("mobilenet")(inputs)
@@ -553,28 +712,19 @@ def build_backbone(backbone: str, input_shape=(224, 224, 3), weights=None,
     with ``model.get_layer(...)``. Raises :class:`WeightsUnavailableError` when ImageNet weights
     cannot be downloaded (offline), ``ValueError`` / ``FileNotFoundError`` for bad arguments.
     """
-    backbone = _check_backbone(backbone)
-    input_shape = _check_input_shape(input_shape)
-    weights = _check_weights(backbone, weights)
+    backbone = check_name(backbone, BACKBONES, "backbone")
+    input_shape = check_input_shape(input_shape)
+    weights = check_weights(backbone, weights, BACKBONES, f"an existing .h5 / .weights.h5 file "
+                            f"for the no-top {backbone!r} backbone")
     inputs = keras.Input(shape=input_shape, name="image")
-    x = preprocessing_layer(backbone)(inputs)
-    if backbone in KERAS_APPLICATIONS:
-        application = {"mobilenet": keras.applications.MobileNet,
-                       "densenet121": keras.applications.DenseNet121}[backbone]
-        try:
-            base = application(include_top=False, weights=weights if weights == "imagenet" else None,
-                               input_tensor=x, input_shape=input_shape, pooling=None)
-        except Exception as error:  # noqa: BLE001 -- only download failures are translated
-            if weights == "imagenet" and _is_download_failure(error):
-                raise _weights_unavailable(backbone, input_shape, error) from None
-            raise
-        features = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(base.output)
-    else:
-        features = {"squeezenet": _squeezenet, "shufflenet": _shufflenet,
-                    "resnet18": _resnet18}[backbone](x)
+    encoder = encoder_model(backbone, inputs, weights)
+    features = layers.GlobalAveragePooling2D(name=FEATURE_LAYER)(encoder.output)
+    units = REGISTRY[backbone].dense_units
+    if units:  # ShuffleNet's ImageNet-style output, kept as in Table III's count
+        features = layers.Dense(units, name=f"fc{units}")(features)
     model = keras.Model(inputs, features, name=name or f"{backbone}_backbone")
     if isinstance(weights, Path):
-        _load_weights_file(model, weights, backbone)
+        load_weights_file(model, weights, backbone)
     return model
 
 

@@ -15,7 +15,9 @@ The decoder follows the ``segmentation_models`` 0.2.x U-Net that reproduces the 
 sizes: filters (256, 128, 64, 32, 16), convolutions without bias (BatchNorm follows), the
 four skips taken from the encoder at 1/16, 1/8, 1/4 and 1/2 of the input size, no skip for
 the last block, no centre block. Every model takes float32 RGB in [0, 255] and carries its
-preprocessing as weightless layers (as :mod:`course_lib.models.backbones` does).
+preprocessing as weightless layers. The encoders, their preprocessing, their declared skip
+layers and the handling of their weights come from the one registry of
+:mod:`course_lib.models.backbones` (:data:`~course_lib.models.backbones.REGISTRY`).
 
 =====================  ===========================  ==========================================
 ``encoder``            Table VIII (size)            this module (total parameters, 224x224x3)
@@ -37,10 +39,10 @@ convolutions per block (16 blocks x 31 more datasets, whose HDF5 bookkeeping pro
 the difference).
 
 MobileNet, DenseNet-121 and VGG16 come from ``keras.applications`` (ImageNet weights exist);
-Keras has no ResNeXt, so :func:`resnext50_encoder` builds ResNeXt-50 (32x4d) here in the layout
-of the ``classification_models`` package; ``plain`` is Ronneberger et al.'s original U-Net
-(64 ... 1024 filters, 2x2 up-convolutions, 1x1 sigmoid head). The two course-built encoders
-start from random weights.
+Keras has no ResNeXt, so :func:`resnext50_encoder` (of :mod:`~course_lib.models.backbones`)
+builds ResNeXt-50 (32x4d) in the layout of the ``classification_models`` package; ``plain`` is
+Ronneberger et al.'s original U-Net (64 ... 1024 filters, 2x2 up-convolutions, 1x1 sigmoid
+head). The two course-built encoders start from random weights.
 """
 from __future__ import annotations
 
@@ -54,8 +56,9 @@ import keras
 from keras import layers
 
 from ..paper import MASK_THRESHOLD
-from .backbones import (WeightsUnavailableError, _is_download_failure, _keras_cache_dir,
-                        preprocessing_layer)
+from .backbones import (REGISTRY, CaffePreprocess, check_input_shape, check_name,
+                        check_weights, encoder_model, load_weights_file, preprocessing_layer,
+                        resnext50_encoder)
 
 __all__ = [
     "ENCODERS", "PAPER_ENCODERS", "IMAGENET_ENCODERS", "SKIP_LAYERS", "ENCODER_OUTPUT",
@@ -66,34 +69,19 @@ __all__ = [
     "predict_masks", "segmentation_loss",
 ]
 
-#: Every encoder :func:`build_unet` accepts.
-ENCODERS = ("mobilenet", "densenet121", "vgg16", "resnext50", "plain")
+#: Every encoder :func:`build_unet` accepts: those of the registry with declared skip layers.
+ENCODERS = tuple(name for name, spec in REGISTRY.items() if spec.skip_layers)
 #: The paper's two lightweight encoders (U-MobileNetV1, U-DenseNet121).
 PAPER_ENCODERS = ("mobilenet", "densenet121")
 #: Encoders with ImageNet weights in ``keras.applications``.
-IMAGENET_ENCODERS = ("mobilenet", "densenet121", "vgg16")
+IMAGENET_ENCODERS = tuple(name for name in ENCODERS if REGISTRY[name].imagenet_file)
 #: The course's model (and result-record) name of each U-Net.
 MODEL_NAMES = {encoder: f"unet-{encoder}" for encoder in ENCODERS}
-
 #: Encoder layers feeding the decoder's skip connections, deepest first (1/16, 1/8, 1/4, 1/2 of
-#: the input side; the fifth decoder block has none). Keras 3 ``keras.applications`` names;
-#: segmentation_models' choices (VGG16's full-size block1_conv2 is not used: with it U-VGG16
-#: would have 9,216 more parameters than segmentation_models' 19,029,585).
-SKIP_LAYERS = {
-    "mobilenet": ("conv_pw_11_relu", "conv_pw_5_relu", "conv_pw_3_relu", "conv_pw_1_relu"),
-    "densenet121": ("pool4_conv", "pool3_conv", "pool2_conv", "conv1_relu"),
-    "vgg16": ("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2"),
-    "resnext50": ("stage4_unit1_relu1", "stage3_unit1_relu1", "stage2_unit1_relu1", "relu0"),
-    "plain": ("enc4_relu2", "enc3_relu2", "enc2_relu2", "enc1_relu2"),
-}
+#: the input side; the fifth decoder block has none), as the registry declares them.
+SKIP_LAYERS = {name: REGISTRY[name].skip_layers for name in ENCODERS}
 #: The encoder's last layer (1/32 of the input side; 1/16 for the plain U-Net's bottleneck).
-ENCODER_OUTPUT = {
-    "mobilenet": "conv_pw_13_relu",
-    "densenet121": "relu",
-    "vgg16": "block5_pool",
-    "resnext50": "stage4_unit3_relu",
-    "plain": "bottleneck_relu2",
-}
+ENCODER_OUTPUT = {name: REGISTRY[name].output_layer for name in ENCODERS}
 #: Output channels of the five decoder blocks (segmentation_models' defaults).
 DECODER_FILTERS = (256, 128, 64, 32, 16)
 #: Input sides must be multiples of this (five halvings in the encoder).
@@ -110,126 +98,27 @@ UNET_PARAMS = {
     "plain": 31_031_745,
 }
 
-# VGG16's ImageNet weights expect keras.applications' "caffe" preprocessing: BGR, mean removed.
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
-_IMAGENET_FILES = {
-    "mobilenet": "mobilenet_1_0_{size}_tf_no_top.h5",
-    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
-
 
 # --------------------------------------------------------------------------- checks
 
-def _check_encoder(encoder) -> str:
-    if not isinstance(encoder, str) or encoder.strip().lower() not in ENCODERS:
-        raise ValueError(f"Unknown encoder {encoder!r}. Valid encoders: {', '.join(ENCODERS)} "
-                         "(the paper's: 'mobilenet' -> U-MobileNetV1, 'densenet121' -> "
-                         "U-DenseNet121).")
-    return encoder.strip().lower()
-
-
-def _check_input_shape(input_shape) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(v) for v in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or shape[2] != 3:
-        raise ValueError(f"input_shape must be (height, width, 3), e.g. (224, 224, 3); got "
-                         f"{input_shape!r}.")
-    height, width = shape[:2]
-    if height < INPUT_MULTIPLE or width < INPUT_MULTIPLE or height % INPUT_MULTIPLE \
-            or width % INPUT_MULTIPLE:
-        raise ValueError(
-            f"The U-Net's input height and width must be multiples of {INPUT_MULTIPLE} (the "
-            f"encoder halves them five times and the decoder doubles them back, so the skip "
-            f"connections line up); got {height}x{width}. Resize the images to e.g. "
-            f"{max(INPUT_MULTIPLE, round(height / INPUT_MULTIPLE) * INPUT_MULTIPLE)} px "
-            "(224, 128, 96 and 64 all work).")
-    return shape
-
-
 def _check_weights(encoder: str, weights):
-    """None, "imagenet", ("keras", Path) for a saved model, or ("h5", Path) for an encoder file."""
-    if weights is None:
-        return None
-    if isinstance(weights, str) and weights.strip().lower() == "imagenet":
-        if encoder not in IMAGENET_ENCODERS:
-            raise ValueError(
-                f"There are no ImageNet weights for the {encoder!r} encoder: Keras ships none "
-                f"and the course builds it from scratch. Use weights=None. ImageNet weights "
-                f"exist for: {', '.join(IMAGENET_ENCODERS)}.")
-        return "imagenet"
-    if isinstance(weights, (str, os.PathLike)):
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"Weights file {str(path)!r} does not exist. Pass weights=None, 'imagenet', the "
-                f"path of a model saved by notebook 03/04 (e.g. runs/<profile>/models/"
-                f"dc-mobilenet.keras; run that notebook first) or of the encoder's Keras "
-                f"ImageNet .h5 file.")
-        if path.name.endswith(".keras"):
-            return ("keras", path)
-        if path.name.endswith(".h5") and not path.name.endswith(".weights.h5"):
-            if encoder not in IMAGENET_ENCODERS:
-                raise ValueError(f"An .h5 encoder file can only initialise a keras.applications "
-                                 f"encoder ({', '.join(IMAGENET_ENCODERS)}), not {encoder!r}.")
-            return ("h5", path)
+    """:func:`~course_lib.models.backbones.check_weights`, then a file must be a ``.keras`` model
+    (its backbone initialises the encoder) or the encoder's Keras ImageNet ``.h5`` file."""
+    weights = check_weights(encoder, weights, ENCODERS, (
+        "a model saved by notebook 03/04 (e.g. runs/<profile>/models/dc-mobilenet.keras; run "
+        "that notebook first) or of the encoder's Keras ImageNet .h5 file"))
+    if not isinstance(weights, Path) or weights.suffix == ".keras":
+        return weights
+    if weights.suffix != ".h5" or weights.name.endswith(".weights.h5"):
         raise ValueError(
-            f"Cannot tell what {path.name!r} holds. build_unet accepts a .keras model saved by "
+            f"Cannot tell what {weights.name!r} holds. build_unet accepts a .keras model saved by "
             f"notebook 03/04 (its backbone initialises the encoder) or the encoder's Keras "
             f"ImageNet .h5 file. To restore a whole U-Net saved with save_weights, build it "
             f"with weights=None and call model.load_weights(path).")
-    raise ValueError(f"weights must be None, 'imagenet' or a file path; got {weights!r}.")
-
-
-def _imagenet_file_name(encoder: str, input_shape) -> str:
-    name = _IMAGENET_FILES[encoder]
-    if encoder == "mobilenet":
-        rows, cols = input_shape[:2]
-        size = rows if rows == cols and rows in (128, 160, 192, 224) else 224
-        name = name.format(size=size)
-    return name
-
-
-def _weights_unavailable(encoder: str, input_shape, error: BaseException):
-    file_name = _imagenet_file_name(encoder, input_shape)
-    reason = str(error).strip() or type(error).__name__
-    return WeightsUnavailableError(
-        f"Could not download the ImageNet weights for the {encoder!r} encoder (Keras said: "
-        f"{reason}). This machine is probably offline. To go on, either\n"
-        f"  1. copy the file {file_name} into {_keras_cache_dir()}/ (Keras looks there before "
-        f"downloading; download it on a machine with internet, e.g. Colab), or\n"
-        f"  2. pass weights='/path/to/{file_name}', or\n"
-        f"  3. use weights=None (random initialisation, as the smoke profile does).")
-
-
-# --------------------------------------------------------------------------- preprocessing
-
-@keras.saving.register_keras_serializable(package="course_lib")
-class CaffePreprocess(layers.Layer):
-    """VGG16's ImageNet preprocessing ('caffe' mode): RGB -> BGR, minus the ImageNet mean.
-
-    Taught in 06_unet_segmentation. No weights: the same numbers as
-    ``keras.applications.vgg16.preprocess_input`` for [0, 255] RGB input.
-    """
-
-    def call(self, inputs):
-        bgr = keras.ops.flip(inputs, axis=-1)
-        mean = keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
-        return bgr - mean
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-def _preprocess(encoder: str, x):
-    if encoder in ("mobilenet", "densenet121"):
-        return preprocessing_layer(encoder)(x)
-    if encoder == "vgg16":
-        return CaffePreprocess(name="preprocess")(x)
-    return layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    if REGISTRY[encoder].imagenet_file is None:
+        raise ValueError(f"An .h5 encoder file can only initialise a keras.applications "
+                         f"encoder ({', '.join(IMAGENET_ENCODERS)}), not {encoder!r}.")
+    return weights
 
 
 # --------------------------------------------------------------------------- decoder
@@ -305,62 +194,6 @@ def _sigmoid_head(x, kernel_size: int = 3):
     return layers.Activation("sigmoid", dtype="float32", name="mask")(x)
 
 
-# --------------------------------------------------------------------------- ResNeXt-50
-
-def _resnext_block(x, filters: int, stage: int, unit: int, strides: int, cardinality: int):
-    """Bottleneck block of ResNeXt (Xie et al. 2017, Fig. 3c) as ``classification_models``
-    builds it: 1x1 conv -> BN -> ReLU -> grouped 3x3 conv (``cardinality`` groups) -> BN ->
-    ReLU -> 1x1 conv (2 x filters) -> BN, plus the shortcut (a 1x1 conv + BN on the first block
-    of each stage), then ReLU. All convolutions without bias."""
-    name = f"stage{stage}_unit{unit}_"
-    bn = dict(momentum=0.99, epsilon=2e-5)
-    y = layers.Conv2D(filters, 1, use_bias=False, name=name + "conv1")(x)
-    y = layers.BatchNormalization(name=name + "bn1", **bn)(y)
-    y = layers.ReLU(name=name + "relu1")(y)
-    y = layers.ZeroPadding2D(1, name=name + "pad2")(y)
-    y = layers.Conv2D(filters, 3, strides=strides, groups=cardinality, use_bias=False,
-                      name=name + "conv2")(y)
-    y = layers.BatchNormalization(name=name + "bn2", **bn)(y)
-    y = layers.ReLU(name=name + "relu2")(y)
-    y = layers.Conv2D(filters * 2, 1, use_bias=False, name=name + "conv3")(y)
-    y = layers.BatchNormalization(name=name + "bn3", **bn)(y)
-    if unit == 1:
-        shortcut = layers.Conv2D(filters * 2, 1, strides=strides, use_bias=False,
-                                 name=name + "sc")(x)
-        shortcut = layers.BatchNormalization(name=name + "sc_bn", **bn)(shortcut)
-    else:
-        shortcut = x
-    y = layers.Add(name=name + "add")([y, shortcut])
-    return layers.ReLU(name=name + "relu")(y)
-
-
-def resnext50_encoder(x, repetitions=(3, 4, 6, 3), cardinality: int = 32):
-    """ResNeXt-50 (32x4d) without its classifier, for the U-ResNeXt50 baseline of Table VIII.
-
-    Taught in 06_unet_segmentation. Keras ships no ResNeXt, so it is built here in the layout
-    (and with the layer names) of the ``classification_models`` package the paper's
-    ``segmentation_models`` U-Net used: an input BatchNorm without scale ``bn_data``, a 7x7/2
-    convolution ``conv0`` + BN + ReLU ``relu0``, a 3x3/2 max-pool, then four stages of
-    (3, 4, 6, 3) bottleneck blocks of 128, 256, 512, 1024 grouped channels (32 groups of 4 in
-    the first stage: "32x4d") with 256, 512, 1024, 2048 output channels. Returns the last
-    block's output (1/32 of the input side, 2048 channels).
-    """
-    bn = dict(momentum=0.99, epsilon=2e-5)
-    x = layers.BatchNormalization(scale=False, name="bn_data", **bn)(x)
-    x = layers.ZeroPadding2D(3, name="pad0")(x)
-    x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv0")(x)
-    x = layers.BatchNormalization(name="bn0", **bn)(x)
-    x = layers.ReLU(name="relu0")(x)
-    x = layers.ZeroPadding2D(1, name="pad_pool0")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pooling0")(x)
-    for stage, repeat in enumerate(repetitions, start=1):
-        filters = 128 * 2 ** (stage - 1)
-        for unit in range(1, repeat + 1):
-            strides = 2 if (unit == 1 and stage > 1) else 1
-            x = _resnext_block(x, filters, stage, unit, strides, cardinality)
-    return x
-
-
 # --------------------------------------------------------------------------- original U-Net
 
 def _plain_unet(x):
@@ -388,30 +221,20 @@ def _plain_unet(x):
 
 # --------------------------------------------------------------------------- build_unet
 
-def _keras_application(encoder: str, x, input_shape, weights):
-    application = {"mobilenet": keras.applications.MobileNet,
-                   "densenet121": keras.applications.DenseNet121,
-                   "vgg16": keras.applications.VGG16}[encoder]
-    file_weights = str(weights[1]) if isinstance(weights, tuple) and weights[0] == "h5" else None
-    try:
-        return application(include_top=False, input_tensor=x, input_shape=input_shape,
-                           weights="imagenet" if weights == "imagenet" else file_weights)
-    except Exception as error:  # noqa: BLE001 -- only download failures are translated
-        if weights == "imagenet" and _is_download_failure(error):
-            raise _weights_unavailable(encoder, input_shape, error) from None
-        raise
-
-
 def _skip_names(encoder: str, encoder_model: keras.Model, skip_layers) -> tuple[str, ...]:
-    """The skip layers' names: the default table, a given sequence or ``fn(encoder_model)``."""
-    if skip_layers is None:
-        return SKIP_LAYERS[encoder]
-    names = skip_layers(encoder_model) if callable(skip_layers) else skip_layers
+    """The skip layers' names: the declared ones (:data:`SKIP_LAYERS`), a given sequence or
+    ``fn(encoder_model)``; a wrong count or a name the encoder lacks raises ``ValueError``."""
+    declared = REGISTRY[encoder].skip_layers
+    names = declared if skip_layers is None else (
+        skip_layers(encoder_model) if callable(skip_layers) else skip_layers)
     names = tuple(names) if isinstance(names, (list, tuple)) else ()
-    known = {layer.name for layer in encoder_model.layers}
-    if len(names) != len(SKIP_LAYERS[encoder]) or not set(names) <= known:
-        raise ValueError(f"skip_layers must give {len(SKIP_LAYERS[encoder])} layer names of the "
-                         f"{encoder!r} encoder, deepest first; got {names!r}.")
+    missing = [n for n in names if n not in {layer.name for layer in encoder_model.layers}]
+    if len(names) != len(declared) or missing:
+        raise ValueError(
+            f"skip_layers must give {len(declared)} layer names of the {encoder!r} encoder, "
+            f"deepest first (declared: {declared}); got {names!r}"
+            + (f", and {encoder_model.name!r} has no layer {missing}" if missing else "")
+            + ". unet.find_skip_layers(encoder_model) finds them from the layer shapes.")
     return names
 
 
@@ -458,8 +281,9 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
             224x224x3; the smoke profile 64x64x3). Anything else raises ``ValueError``.
         weights: initialisation of the encoder (the decoder always starts random):
             ``None`` (random); ``"imagenet"`` (mobilenet, densenet121, vgg16: through Keras or
-            its cache ~/.keras/models/; offline -> :class:`WeightsUnavailableError`); the path
-            of the encoder's Keras ImageNet ``.h5`` file; or the path of a ``.keras`` model
+            its cache ~/.keras/models/; offline ->
+            :class:`~course_lib.models.backbones.WeightsUnavailableError`); the path of the
+            encoder's Keras ImageNet ``.h5`` file; or the path of a ``.keras`` model
             from notebook 03/04 (e.g. ``runs/<profile>/models/dc-mobilenet.keras``) whose
             backbone initialises the encoder ("migration", see :func:`init_encoder_from_dc`).
         name: model name (default ``"unet_<encoder>"``).
@@ -478,24 +302,23 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
     ``decoder_stage4``, the head ``final_conv`` -> ``mask`` (sigmoid, float32). Output shape
     ``(N, height, width, 1)``. Parameter counts at 224x224x3: :data:`UNET_PARAMS`.
     """
-    encoder = _check_encoder(encoder)
-    input_shape = _check_input_shape(input_shape)
+    encoder = check_name(encoder, ENCODERS, "encoder")
+    input_shape = check_input_shape(input_shape, multiple=INPUT_MULTIPLE)
     weights = _check_weights(encoder, weights)
     decoder_filters = _check_decoder_filters(decoder_filters)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = _preprocess(encoder, inputs)
-    model_name = name or f"unet_{encoder}"
-    if encoder == "plain":
-        return keras.Model(inputs, _plain_unet(x), name=model_name)
-    if encoder in IMAGENET_ENCODERS:
-        encoder_model = _keras_application(encoder, x, input_shape, weights)
-    else:  # resnext50; a Model only to look its layers up by name (the U-Net stays flat)
-        encoder_model = keras.Model(inputs, resnext50_encoder(x), name="resnext50")
-    x = _unet_decoder(encoder_model, _skip_names(encoder, encoder_model, skip_layers),
-                      decoder_block, decoder_filters)
-    model = keras.Model(inputs, _sigmoid_head(x), name=model_name)
-    if isinstance(weights, tuple) and weights[0] == "keras":
-        init_encoder_from_dc(model, weights[1])
+    if REGISTRY[encoder].build is None:  # "plain": the original U-Net, with its own decoder
+        outputs = _plain_unet(preprocessing_layer(encoder)(inputs))
+    else:
+        encoder_net = encoder_model(encoder, inputs, weights)
+        if isinstance(weights, Path) and weights.suffix == ".h5":
+            load_weights_file(encoder_net, weights, encoder)
+        outputs = _sigmoid_head(_unet_decoder(
+            encoder_net, _skip_names(encoder, encoder_net, skip_layers), decoder_block,
+            decoder_filters))
+    model = keras.Model(inputs, outputs, name=name or f"unet_{encoder}")
+    if isinstance(weights, Path) and weights.suffix == ".keras":
+        init_encoder_from_dc(model, weights)
     return model
 
 
@@ -574,7 +397,7 @@ def skip_connections(model: keras.Model, encoder: str | None = None) -> list[dic
     "output_shape"}`` with shapes ``(height, width, channels)``; ``skip_layer``/``skip_shape``
     are ``None`` for a block without skip. The plain U-Net has four up-convolution levels.
     """
-    encoder = _check_encoder(encoder) if encoder else _encoder_of(model)
+    encoder = check_name(encoder, ENCODERS, "encoder") if encoder else _encoder_of(model)
 
     def shape(layer_name, which="output"):
         try:
