@@ -17,10 +17,6 @@ CI_METRICS_CLASSIFICATION = ("AC", "AUC", "AP")
 CI_METRICS_SEGMENTATION = ("AC", "DC", "JA", "SE", "SP")
 
 
-def _profile(profile):
-    return config.as_profile(profile)
-
-
 _LIKELY_CAUSE = (
     "Likely cause: BatchNorm moving statistics that do not match the data after a short run "
     "(inference mode normalises with stale numbers). Fix: train.recalibrate_batchnorm(model, "
@@ -76,7 +72,7 @@ def evaluate_classification(y_true, y_score, *, notebook: str, model: str, profi
     Returns ``{"metrics": {...}, "ci": {metric: [low, high]}}``. ``y_score`` may be (N,), (N,1)
     or an (N,2) softmax.
     """
-    profile = _profile(profile)
+    profile = config.as_profile(profile)
     _warn_if_degenerate("classification", y_score, model)
     scores = metrics.classification_scores(y_true, y_score)
     ci = {}
@@ -102,7 +98,7 @@ def evaluate_segmentation(true_masks, prob_maps, *, notebook: str, model: str, p
     the table uses; ``prob_maps``: matching probability maps (H,W) or (H,W,1) in [0, 1].
     Returns ``{"metrics", "ci", "per_image"}``.
     """
-    profile = _profile(profile)
+    profile = config.as_profile(profile)
     predicted = [np.squeeze(np.asarray(p)) > threshold for p in prob_maps]
     truths = [np.squeeze(np.asarray(t)) for t in true_masks]
     _warn_if_degenerate("segmentation", predicted, model)

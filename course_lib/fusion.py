@@ -411,8 +411,6 @@ def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
     return keras.Model(inputs, fused, name=name)
 
 
-# --------------------------------------------------------------------------- tables
-
 # --------------------------------------------------------------------------- members
 
 class Member:

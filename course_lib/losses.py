@@ -291,8 +291,8 @@ def relative_error(a, b, floor: float = 1e-12) -> float:
 
 #: The paper's epsilon in the Dice loss (Eq. 10): "set to 1 (avoid division zero)".
 DICE_EPSILON = 1.0
-#: Table X's focal loss for segmentation: alpha (the paper's theta) weights LESION pixels.
-# (SEGMENTATION_FOCAL_ALPHA = 0.75, SEGMENTATION_FOCAL_GAMMA = 1.25, from course_lib.paper)
+# Table X's focal loss for segmentation (SEGMENTATION_FOCAL_ALPHA = 0.75: alpha, the paper's
+# theta, weights LESION pixels; SEGMENTATION_FOCAL_GAMMA = 1.25) comes from course_lib.paper.
 
 __all__ += ["DICE_EPSILON", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "dice_loss",
             "binary_crossentropy_per_image", "bce_dice_loss", "SegmentationFocalLoss",

@@ -28,7 +28,6 @@ Classification (Part 3, melanoma vs. benign)
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence

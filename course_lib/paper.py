@@ -7,8 +7,8 @@ Model sizes in Table VIII are the paper's file sizes (MB, weights-only HDF5).
 """
 from __future__ import annotations
 
-__all__ = ["TABLES", "table", "compare", "CITATION", "LEARNING_RATE", "LR_FACTOR", "LR_PATIENCE", "EPOCHS",
-           "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
+__all__ = ["TABLES", "table", "compare", "CITATION", "LEARNING_RATE", "LR_FACTOR",
+           "LR_PATIENCE", "EPOCHS", "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
            "FOCAL_GAMMA", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA",
            "DC_LOSS_WEIGHTS", "MASK_THRESHOLD"]
 
