@@ -1,24 +1,21 @@
-"""course_lib — the helper library of the DermaLite course.
-
-The notebooks carry the teaching; this package carries the plumbing. Every public helper's
-docstring names the notebook that teaches it.
+"""course_lib — the helper library of the DermaLite course: the notebooks carry the teaching,
+this package the plumbing. Every public helper's docstring names the notebook that teaches it.
 """
 from __future__ import annotations
 
 import os
 
 # Quiet TensorFlow's C++ logging before anything imports it (timestamps in cell outputs break
-# nbval comparisons). Set TF_CPP_MIN_LOG_LEVEL yourself to see them again.
+# nbval comparisons); set TF_CPP_MIN_LOG_LEVEL yourself to see it. oneDNN's INFO line ignores
+# that level; its custom ops made no speed difference on the course's 2-core build machine.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# oneDNN prints an INFO line through absl that TF_CPP_MIN_LOG_LEVEL does not silence; turning its
-# custom ops off made no speed difference on the course's CPU machines (measured on the course's 2-core build machine).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 __version__ = "0.1.0"
 
-#: Oldest versions the course is tested against. TensorFlow 2.16 is the first release whose
-#: ``tf.keras`` is Keras 3; Keras 3.10 is the oldest Keras the course passes its tests with (3.5–3.8 lack
-#: keras.layers.RandomErasing or log multi-output losses differently; checked with TF 2.16.2).
+#: Oldest versions the course is tested against. TensorFlow 2.16: first ``tf.keras`` = Keras 3;
+#: Keras 3.10: the oldest that passes the tests (3.5–3.8 lack keras.layers.RandomErasing or log
+#: multi-output losses differently; checked with TF 2.16.2).
 MIN_TENSORFLOW = (2, 16)
 MIN_KERAS = (3, 10)
 
@@ -39,12 +36,9 @@ class EnvironmentProblem(RuntimeError):
 
 def require(min_tensorflow: tuple[int, int] = MIN_TENSORFLOW,
             min_keras: tuple[int, int] = MIN_KERAS, *, verbose: bool = True) -> dict:
-    """Check TensorFlow and Keras before anything else runs. Taught in 00_setup_and_metrics.
-
-    Raises :class:`EnvironmentProblem` with the command that fixes the problem when TensorFlow
-    is missing or older than ``min_tensorflow``, Keras is older than ``min_keras``, or Keras 2
-    (``tf_keras`` / ``TF_USE_LEGACY_KERAS=1``) is active. Returns the versions found.
-    """
+    """Check TensorFlow and Keras before anything else runs. Taught in 00_setup_and_metrics. Returns
+    the versions found; raises :class:`EnvironmentProblem`, with the fixing command, when either is
+    missing or too old, or Keras 2 (``tf_keras``) is active."""
     fix = ('pip install -U "tensorflow>={0}.{1}" "keras>={2}.{3}"  '
            '(CPU-only machine: "tensorflow-cpu>={0}.{1}"; on Colab: Runtime > Restart after '
            'upgrading)').format(*min_tensorflow, *min_keras)
@@ -56,8 +50,9 @@ def require(min_tensorflow: tuple[int, int] = MIN_TENSORFLOW,
     try:
         import tensorflow as tf
     except ImportError as err:
-        raise EnvironmentProblem(f"TensorFlow is not installed ({err}). Install it with: {fix}. "
-                                 "From a course checkout: pip install -e '.[cpu]' (or '.[gpu]').") from err
+        raise EnvironmentProblem(
+            f"TensorFlow is not installed ({err}). Install it with: {fix}. "
+            "From a course checkout: pip install -e '.[cpu]' (or '.[gpu]').") from err
     try:
         import keras
     except ImportError as err:

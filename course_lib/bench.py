@@ -1,24 +1,13 @@
 """Is the input pipeline keeping the model busy? Training throughput, model only vs full pipeline.
 
-Not taught in a notebook: ``course bench`` runs it (README, "GPU"; docs/GPU.md). In ONE run, on
-the same compiled model:
-
-1. **model only** — training steps on synthetic tensors already in memory (the fastest the
-   model can train on this machine);
-2. **full pipeline** — SynthDerm images rendered in memory, fed through the course's own input
-   pipeline (:func:`course_lib.data.classification_dataset` with
-   :func:`course_lib.augment.tf_augment_fn`: parallel ``map``, shuffle, batch, ``prefetch``);
-3. **input alone** — the same pipeline iterated without a model (its ceiling);
-
-and the ratio pipeline / model only (goal >= 0.9: augmentation must not starve the model). Every
-throughput is images per second from the median step time of ``steps`` training steps AFTER one
-warm-up step (the first step traces the graph and is excluded). On a GPU it also measures mixed
-precision, XLA (``jit_compile``) and the MirroredStrategy path on the model-only data; on a CPU
-those are skipped (mixed precision and XLA are slower there, as measured on the course's CPU machine) unless asked for with
-``course bench --cpu-variants``, which runs the same code on the CPU to check it works.
-
-Throughputs on a shared machine vary (another process can halve them): compare numbers from the
-same run, which is why one run measures everything, alternating the two measurements.
+Not taught in a notebook: ``course bench`` runs it (README, "GPU"; docs/GPU.md). One run, on one
+compiled model, measures **model only** (synthetic tensors in memory), **full pipeline** (SynthDerm
+images through :func:`course_lib.data.classification_dataset` with
+:func:`course_lib.augment.tf_augment_fn`) and **input alone** (the pipeline without a model), and
+their ratio pipeline / model only (goal >= 0.9). Throughputs are images/s from the median step
+time after one warm-up step, the two measurements alternating so that load from another process
+skews neither. On a GPU it also measures mixed precision, XLA and MirroredStrategy (on a CPU
+only with ``course bench --cpu-variants``: they are slower there, so this only checks the code).
 """
 from __future__ import annotations
 
@@ -45,9 +34,7 @@ MODELS = ("tiny", "squeezenet", "shufflenet", "resnet18", "mobilenet", "densenet
 GPU_SKIPPED = "skipped: no GPU"
 
 
-# --------------------------------------------------------------------------------------------
-# Inputs and models
-# --------------------------------------------------------------------------------------------
+# --- Inputs and models ---
 def _check_positive(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
@@ -86,18 +73,14 @@ def _build(model_name: str, image_size: int, jit_compile: bool = False):
     from . import train
     from .models import build_classifier
 
-    if model_name == "tiny":
-        model = tiny_classifier(image_size)
-    else:
-        model = build_classifier(model_name, (image_size, image_size, 3), weights=None)
+    model = (tiny_classifier(image_size) if model_name == "tiny"
+             else build_classifier(model_name, (image_size, image_size, 3), weights=None))
     model.compile(optimizer=train.paper_optimizer(), loss="categorical_crossentropy",
                   jit_compile=jit_compile)
     return model
 
 
-# --------------------------------------------------------------------------------------------
-# Timing
-# --------------------------------------------------------------------------------------------
+# --- Timing ---
 def _step_seconds(model, dataset, steps: int) -> list[float]:
     """Seconds of each of ``steps`` training steps after one warm-up step, in one ``fit``."""
     import keras
@@ -209,13 +192,9 @@ def run_benchmark(image_size: int = 96, batch_size: int = 16, steps: int = 5,
     ``model_only_images_per_s``, ``pipeline_images_per_s``, ``input_only_images_per_s``,
     ``ratio`` (pipeline / model only), ``variants`` (GPU: images/s per variant; CPU:
     ``"skipped: no GPU"``, unless ``variants="always"``, which measures them on the CPU too),
-    and the setup (model, sizes, steps, device, time, seconds).
-
-    ``n_images`` SynthDerm images feed the pipeline (default: exactly one epoch of
-    ``steps + 1`` batches, so no epoch boundary falls inside the timed steps). The two
-    measurements alternate ``rounds`` times on the same model, and each throughput comes from
-    the median step time over all rounds, so a burst of load from another process skews
-    neither side.
+    and the setup (model, sizes, steps, device, time, seconds). ``n_images`` defaults to one
+    epoch of ``steps + 1`` batches (no epoch boundary inside the timed steps); the two
+    measurements alternate ``rounds`` times, each throughput from the median over all rounds.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}.")
@@ -269,15 +248,12 @@ def run_benchmark(image_size: int = 96, batch_size: int = 16, steps: int = 5,
     else:
         measured = GPU_SKIPPED if not gpus else "not requested"
         say(f"mixed precision / XLA / MirroredStrategy: {measured}")
-    return {
-        "model": model, "image_size": image_size, "batch_size": batch_size, "steps": steps,
-        "rounds": rounds, "n_images": n_images, "seed": seed, "device": hardware_summary(),
-        "model_only_images_per_s": model_only, "pipeline_images_per_s": with_pipeline,
-        "input_only_images_per_s": input_only, "ratio": with_pipeline / model_only,
-        "goal_ratio": 0.9, "variants": measured,
-        "seconds": time.perf_counter() - started,
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    return {"model": model, "image_size": image_size, "batch_size": batch_size, "steps": steps,
+            "rounds": rounds, "n_images": n_images, "seed": seed, "device": hardware_summary(),
+            "model_only_images_per_s": model_only, "pipeline_images_per_s": with_pipeline,
+            "input_only_images_per_s": input_only, "ratio": with_pipeline / model_only,
+            "goal_ratio": 0.9, "variants": measured, "seconds": time.perf_counter() - started,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def format_benchmark(result: Mapping) -> str:
@@ -314,14 +290,10 @@ def save_benchmark(result: Mapping, path: Path | str) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------------------------
-# Notebook wall times (from `course run`)
-# --------------------------------------------------------------------------------------------
+# --- Notebook wall times (from `course run`) ---
 def notebook_times(profile: str = "smoke", runs_base: Path | str | None = None) -> dict:
     """The run log ``course run`` wrote (``runs/<profile>/run_log.json``): per-notebook seconds.
-
-    Raises FileNotFoundError saying which command writes it when there is none.
-    """
+    Raises FileNotFoundError saying which command writes it when there is none."""
     base = Path(runs_base).expanduser() if runs_base is not None else config.runs_dir()
     path = base / profile / "run_log.json"
     if not path.exists():
@@ -349,14 +321,12 @@ def format_notebook_times(log: Mapping) -> str:
                      f"{float(entry.get('seconds') or 0):8.1f}  {entry.get('time', '')}")
     total = sum(float(e.get("seconds") or 0) for e in entries)
     lines.append(f"{'total':<{width}}  {'':>4}  {'':<6}  {total:8.1f}")
-    hardware = log.get("hardware", "hardware not recorded")
-    lines.append(f"(profile {log.get('profile', '?')}, {hardware}; {log.get('path', '')})")
+    lines.append(f"(profile {log.get('profile', '?')}, "
+                 f"{log.get('hardware', 'hardware not recorded')}; {log.get('path', '')})")
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------------------------
-# Memory: how large a batch fits a GPU
-# --------------------------------------------------------------------------------------------
+# --- Memory: how large a batch fits a GPU ---
 def _kept_elements(model) -> int:
     """Elements per image of every layer output kept for the backward pass, once per CALL: a
     nested model counts its own layers (a DC model's shared backbone runs twice per pair, so
@@ -384,12 +354,11 @@ def _kept_elements(model) -> int:
 def estimate_training_memory(model, batch_size: int, mixed_precision: bool = False) -> dict:
     """A rough estimate (bytes) of the GPU memory training ``model`` needs at ``batch_size``.
 
-    Used for docs/GPU.md. Parameters: 16 bytes each (float32 weight, gradient and Adam's two
-    moments). Activations: every layer's output is kept for the backward pass, ``batch_size`` x
-    elements x 4 bytes (2 with mixed precision), counted once per call (a DC model's shared
-    backbone runs on both images of a pair); plus 50 % for the backward pass's temporaries
-    and the framework's workspace. An estimate, not a measurement: on a GPU, check with
-    ``course bench`` and ``tf.config.experimental.get_memory_info``.
+    Used for docs/GPU.md. Parameters: 16 bytes each (float32 weight, gradient, Adam's two
+    moments). Activations: ``batch_size`` x :func:`_kept_elements` x 4 bytes (2 with mixed
+    precision), plus 50 % for the backward pass's temporaries and the framework's workspace.
+    An estimate: on a GPU check with ``course bench`` and
+    ``tf.config.experimental.get_memory_info``.
     """
     batch_size = _check_positive("batch_size", batch_size)
     elements = _kept_elements(model)
@@ -401,8 +370,7 @@ def estimate_training_memory(model, batch_size: int, mixed_precision: bool = Fal
 
 
 #: Models :func:`memory_table` estimates by default: the Table III classifiers, the DC models
-#: (a pair per sample) and the U-Nets of
-#: Table VIII.
+#: (a pair per sample) and the U-Nets of Table VIII.
 MEMORY_MODELS = MODELS[1:] + ("dc-mobilenet", "dc-densenet121", "unet-mobilenet",
                               "unet-densenet121", "unet-vgg16", "unet-resnext50", "unet-plain")
 
@@ -413,18 +381,14 @@ def memory_table(image_size: int = 224, batch_sizes=(16, 32), models=MEMORY_MODE
     :func:`estimate_training_memory`)."""
     import keras
 
-    from .models import build_classifier
+    from .models import build_classifier, build_dc_model, build_unet
 
     lines = ["| model | batch | float32 (GiB) | mixed precision (GiB) |", "|---|---:|---:|---:|"]
     for name in models:
         shape = (image_size, image_size, 3)
         if name.startswith("unet-"):
-            from .models.unet import build_unet
-
             model = build_unet(name.removeprefix("unet-"), shape, weights=None)
         elif name.startswith("dc-"):
-            from .models import build_dc_model
-
             model = build_dc_model(name.removeprefix("dc-"), shape, weights=None)
         else:
             model = build_classifier(name, shape, weights=None)

@@ -1,18 +1,10 @@
 """``course bundle``: the zip a teacher hands out to students — exercises, no solutions.
 
-Taught to teachers in docs/TEACHING.md. The zip (one top folder, ``dermalite-student/``) holds
-
-- ``notebooks/*.ipynb`` — the exercise copies, once more without cells tagged
-  ``remove-from-exercise`` or ``answers``, without outputs, execution counts or run metadata;
-- ``course_lib/`` — the library (no ``__pycache__``), so the checks run offline;
-- ``pyproject.toml``, ``environment.yml``, ``LICENSE``, ``data/README.md``;
-- ``README.md`` — a student README written here (:func:`student_readme`): install, open, work
-  through the exercises, hand in.
-
-``solutions/``, ``tests/``, ``runs/``, ``data/`` contents and the course's own README are not in
-it. :func:`make_bundle` refuses to write a zip in which a notebook still holds a
-``### BEGIN SOLUTION`` region, and by default refuses when ``notebooks/`` is stale (run
-``course exercises`` first).
+Taught to teachers in docs/TEACHING.md. The zip (top folder ``dermalite-student/``) holds the
+exercise notebooks (answer cells, outputs and run metadata removed), ``course_lib/`` (so the
+checks run offline), the install files (:data:`FILES`) and a student README
+(:func:`student_readme`). :func:`make_bundle` refuses a notebook that still holds a
+``### BEGIN SOLUTION`` region, and by default a stale ``notebooks/`` (run ``course exercises``).
 """
 from __future__ import annotations
 
@@ -41,9 +33,8 @@ class BundleError(ValueError):
 
 
 def student_notebook(nb: nbformat.NotebookNode, label: str = "notebook") -> str:
-    """The text of an exercise notebook as students get it: answer cells dropped, outputs and
-    execution counts cleared, run metadata removed. Raises :class:`BundleError` when a solution
-    region is still in it."""
+    """The text of an exercise notebook as students get it (answer cells, outputs, execution
+    counts and run metadata removed); :class:`BundleError` when a solution region is left."""
     copy = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells = []
     for index, cell in enumerate(copy.cells):

@@ -1,36 +1,11 @@
 """The ``course`` command: run notebooks, generate exercise copies, download data, lint.
 
-Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands:
-
-- ``course run [--profile P] [NOTEBOOK ...] [--set FIELD=VALUE ...] [--exercises] [--store]
-  [--timeout S] [--seeds 0,1,2]`` executes ``solutions/*.ipynb`` (or the ``notebooks/`` copies) with papermill
-  into ``runs/<profile>/notebooks/`` (``runs/<profile>/exercises/``), prints a table and writes
-  the seconds per notebook to ``runs/<profile>/run_log.json``; ``--store`` writes the executed
-  outputs back into ``solutions/``; ``--seeds`` runs everything once per seed
-  (``COURSE_SEED``), seeds other than 0 into ``.../notebooks/seed<N>/``.
-- ``course exercises [--check]`` regenerates ``notebooks/`` from ``solutions/``.
-- ``course download isic2016 [--part3] [--dest DIR] [--base-url URL] [--mirror URL]`` fetches
-  ISIC 2016 (from a classroom mirror with ``--mirror`` or ``$COURSE_ISIC2016_MIRROR``).
-- ``course mirror make OUT [--n-train N] [--n-test M]`` builds a classroom mirror
-  (course_lib.data.mirror).
-- ``course lint`` checks the notebooks' structure (course_lib.notebook_lint).
-- ``course info`` prints versions, profile, folders and whether a GPU is visible.
-- ``course report [--profile P]`` writes ``runs/<profile>/report.md`` (+ ``report.png``): every
-  reproduced table of the paper beside the course's numbers (course_lib.report).
-- ``course bench [--image-size 96] [--batch-size 16] [--steps 5] [--model mobilenet]
-  [--notebooks]`` measures training throughput, model only vs full input pipeline
-  (course_lib.bench).
-- ``course export --profile P --model NAME [--quantization float32|float16|int8]`` converts a
-  saved model to TFLite (course_lib.export).
-- ``course grade SUBMISSION... [--out grades.csv] [--format csv|markdown]`` runs students'
-  notebooks in child processes with limits and grades every exercise with its check
-  (course_lib.grade; untrusted code: see docs/TEACHING.md).
-- ``course bundle [--out dermalite-student.zip]`` writes the student hand-out: exercise
-  notebooks, library, install files, no solutions (course_lib.bundle).
-- ``course site [--out site/]`` builds the course website, offline MathJax and search
-  included, from the solutions' stored outputs and the README syllabus (course_lib.site).
-
-Every command takes ``--root DIR`` (before the subcommand) to use another course checkout.
+Taught in 00_setup_and_metrics. ``course --help`` lists the subcommands (run, exercises, download,
+mirror, lint, info, report, bench, export, grade, bundle, site); ``cmd_<name>`` runs one and
+``_add_<name>_parser`` declares its options. ``course run`` writes into
+``runs/<profile>/notebooks/`` (seeds other than 0 into ``seed<N>/``) and
+``runs/<profile>/run_log.json``. Every command takes ``--root DIR`` (before the subcommand) to use
+another course checkout.
 """
 from __future__ import annotations
 
@@ -113,14 +88,12 @@ def strip_run_metadata(nb) -> None:
     place; outputs and execution counts stay. The kernelspec becomes the one JupyterLab
     writes (exercises.KERNELSPEC), so an untouched notebook does not open as modified."""
     from .exercises import KERNELSPEC
-
     nb.metadata.pop("papermill", None)
     if "kernelspec" in nb.metadata:
         nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        cell.metadata.pop("ExecuteTime", None)
+        for key in ("papermill", "execution", "ExecuteTime"):
+            cell.metadata.pop(key, None)
         tags = cell.metadata.get("tags")
         if tags is not None:
             kept = [t for t in tags if t not in ("injected-parameters", "papermill-error-cell-tag")]
@@ -176,7 +149,6 @@ def execute_notebook(source: Path, output: Path, profile: str, root: Path,
     environment. No papermill parameters are injected: the notebook's ``parameters`` cell reads
     the environment."""
     import papermill
-
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = None
@@ -240,7 +212,6 @@ def write_run_log(path: Path, profile: str, results: list[RunResult]) -> dict:
     notebook run again replaces its entry) and return the log. ``course bench --notebooks``
     and ``course report`` read it."""
     from .results import hardware_summary
-
     log = {"profile": profile, "notebooks": []}
     if path.exists():
         try:
@@ -320,7 +291,6 @@ def cmd_run(args) -> int:
 
 def _store(executed: Path, destination: Path) -> None:
     from .exercises import read_notebook, render_notebook
-
     nb = read_notebook(executed)
     strip_run_metadata(nb)
     config.write_atomic(destination, render_notebook(nb))
@@ -328,7 +298,6 @@ def _store(executed: Path, destination: Path) -> None:
 
 def cmd_exercises(args) -> int:
     from .exercises import sync_exercises
-
     root = _root(args)
     report = sync_exercises(root, check=args.check)
     for error in report.errors:
@@ -382,7 +351,6 @@ def cmd_download(args) -> int:
 
 def cmd_mirror(args) -> int:
     from .data.mirror import make_mirror
-
     for name in ("n_train", "n_test"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -399,7 +367,6 @@ def cmd_mirror(args) -> int:
 
 def cmd_lint(args) -> int:
     from .notebook_lint import MIN_EXERCISES, lint_course
-
     root = _root(args)
     problems = lint_course(root, min_exercises=getattr(args, "min_exercises", None)
                            or MIN_EXERCISES)
@@ -424,7 +391,6 @@ def _version(*distributions: str) -> str:
 
 def cmd_info(args) -> int:
     from . import __version__
-
     print(f"course_lib   {__version__} ({Path(__file__).resolve().parent})")
     print(f"python       {platform.python_version()} ({sys.executable})")
     print(f"tensorflow   {_version('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tf-nightly')}")
@@ -467,15 +433,12 @@ def _profile_name_from(args) -> str:
 
 def cmd_report(args) -> int:
     from .report import write_report
-
     profile = _profile_name_from(args)
     markdown, figure = write_report(profile, _runs_base_for(args), figure=not args.no_figure)
-    text = markdown.read_text(encoding="utf-8")
-    summary = [line for line in text.splitlines() if line.startswith("- Course models run")
-               or line.startswith("- The paper's number")]
     print(f"wrote {markdown}" + (f" and {figure}" if figure else ""))
-    for line in summary:
-        print(line)
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if line.startswith(("- Course models run", "- The paper's number")):
+            print(line)
     if profile == "smoke":
         print("Smoke profile: the numbers in this report are NOT meaningful.")
     return 0
@@ -483,17 +446,15 @@ def cmd_report(args) -> int:
 
 def cmd_bench(args) -> int:
     from . import bench
-
     profile = _profile_name_from(args)
     base = _runs_base_for(args)
     if args.notebooks:
         print(bench.format_notebook_times(bench.notebook_times(profile, base)))
         return 0
     if args.memory:
-        sizes = sorted({16, 32, args.batch_size})
         print(f"Estimated training memory at {args.image_size} px (parameters + Adam + kept "
               "activations, +50 %; an estimate, not a measurement):")
-        print(bench.memory_table(args.image_size, sizes))
+        print(bench.memory_table(args.image_size, sorted({16, 32, args.batch_size})))
         return 0
     variants = "always" if args.cpu_variants else not args.no_variants
     try:
@@ -515,7 +476,6 @@ EXPORT_ALIASES = ("fusion", "unet-fusion", "best-unet")
 def _best_unet(profile, base: Path) -> str:
     """The saved U-Net with the highest recorded test JA (06_unet_segmentation's records)."""
     from . import results
-
     saved = {p.stem for p in (base / profile.name / "models").glob("unet-*.keras")}
     scored = [(record["metrics"]["JA"], record["model"])
               for record in results.load_results(profile, task="segmentation")
@@ -535,7 +495,6 @@ def _model_to_export(args, profile, base: Path):
     import keras
 
     from . import fusion, models
-
     name = args.model
     if name == "best-unet":
         name = _best_unet(profile, base)
@@ -579,18 +538,10 @@ def cmd_export(args) -> int:
     import numpy as np
 
     from . import data, export
-
     profile = config.get_profile(_profile_name_from(args))
     base = _runs_base_for(args)
-    previous = os.environ.get("COURSE_RUNS_DIR")
-    os.environ["COURSE_RUNS_DIR"] = str(base)  # where fusion's members are looked up
-    try:
+    with _environment(COURSE_RUNS_DIR=str(base)):  # where fusion's members are looked up
         model, name, source = _model_to_export(args, profile, base)
-    finally:
-        if previous is None:
-            os.environ.pop("COURSE_RUNS_DIR")
-        else:
-            os.environ["COURSE_RUNS_DIR"] = previous
     segmentation = len(model.outputs[0].shape) == 4
     size = int(model.inputs[0].shape[1])
     n = args.n_images
@@ -633,7 +584,6 @@ def cmd_export(args) -> int:
 
 def cmd_grade(args) -> int:
     from . import grade
-
     root = _root(args)
     limits = grade.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
                           check_timeout=args.check_timeout, grace=args.grace,
@@ -672,7 +622,6 @@ def cmd_grade(args) -> int:
 
 def cmd_bundle(args) -> int:
     from . import bundle
-
     root = _root(args)
     try:
         path, names = bundle.make_bundle(root, args.out, check_sync=not args.no_sync_check)
@@ -685,7 +634,6 @@ def cmd_bundle(args) -> int:
 
 def cmd_site(args) -> int:
     from . import site
-
     root = _root(args)
     try:
         result = site.build_site(root, args.out, verbose=args.verbose)
@@ -699,7 +647,6 @@ def cmd_site(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
-    """``course run``: execute notebooks with papermill."""
     run = sub.add_parser("run", help="execute notebooks with papermill into runs/<profile>/",
                          description="Execute notebooks in order with papermill (kernel python3, "
                                      "COURSE_PROFILE set for the kernel) and print a table.")
@@ -725,7 +672,6 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_exercises_parser(sub: argparse._SubParsersAction) -> None:
-    """``course exercises``: write notebooks/ from solutions/."""
     ex = sub.add_parser("exercises", help="generate notebooks/ from solutions/",
                         description="Write notebooks/ (exercise copies without solutions or "
                                     "outputs) from solutions/.")
@@ -735,7 +681,6 @@ def _add_exercises_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_download_parser(sub: argparse._SubParsersAction) -> None:
-    """``course download``: fetch a dataset."""
     dl = sub.add_parser("download", help="download a dataset (isic2016)",
                         description="Download ISIC 2016 into the data folder.")
     dl.add_argument("dataset", choices=["isic2016"])
@@ -754,7 +699,6 @@ def _add_download_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_mirror_parser(sub: argparse._SubParsersAction) -> None:
-    """``course mirror make``: build a classroom mirror of ISIC 2016."""
     mirror = sub.add_parser("mirror", help="build a classroom mirror of ISIC 2016",
                             description="Build, from a local ISIC 2016 folder, archives with the "
                                         "official names and layout (all images or a stratified "
@@ -774,7 +718,6 @@ def _add_mirror_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
-    """``course lint``: check the notebooks' structure."""
     lint = sub.add_parser("lint", help="check the structure of solutions/ and notebooks/")
     lint.add_argument("--min-exercises", type=int, default=None, metavar="N",
                       help="fewest exercises a notebook may have (default: 4, the course's rule)")
@@ -782,13 +725,10 @@ def _add_lint_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_info_parser(sub: argparse._SubParsersAction) -> None:
-    """``course info``: versions, profile, folders, GPU."""
-    info = sub.add_parser("info", help="versions, profile, folders, GPU")
-    info.set_defaults(func=cmd_info)
+    sub.add_parser("info", help="versions, profile, folders, GPU").set_defaults(func=cmd_info)
 
 
 def _add_report_parser(sub: argparse._SubParsersAction) -> None:
-    """``course report``: ours vs the paper."""
     report = sub.add_parser("report", help="write runs/<profile>/report.md: ours vs the paper",
                             description="Compare the recorded results of a profile with the "
                                         "paper's Tables III-XI in runs/<profile>/report.md "
@@ -801,9 +741,7 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    """``course bench``: training throughput."""
     from .bench import MODELS
-
     bench = sub.add_parser("bench", help="training throughput: model only vs full pipeline",
                            description="Measure in one run the training throughput on synthetic "
                                        "tensors and through the full input pipeline, and their "
@@ -830,7 +768,6 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export_parser(sub: argparse._SubParsersAction) -> None:
-    """``course export``: convert a saved model to TFLite."""
     exp = sub.add_parser("export", help="convert a saved model to TFLite",
                          description="Convert runs/<profile>/models/<MODEL>.keras to TFLite "
                                      "(float32, float16, int8) and compare it with Keras on test "
@@ -851,7 +788,6 @@ def _add_export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_grade_parser(sub: argparse._SubParsersAction) -> None:
-    """``course grade``: grade students' notebooks."""
     gr = sub.add_parser("grade", help="grade students' notebooks with the checks",
                         description="Run each submitted notebook in a child process (smoke "
                                     "profile, time and memory limits, clean temporary folder) "
@@ -886,7 +822,6 @@ def _add_grade_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_bundle_parser(sub: argparse._SubParsersAction) -> None:
-    """``course bundle``: the student hand-out zip."""
     bd = sub.add_parser("bundle", help="write the student hand-out zip (no solutions)",
                         description="Zip notebooks/ (answer cells and outputs stripped), "
                                     "course_lib/, pyproject.toml, environment.yml, "
@@ -898,7 +833,6 @@ def _add_bundle_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_site_parser(sub: argparse._SubParsersAction) -> None:
-    """``course site``: the course website."""
     st = sub.add_parser("site", help="build the course website into OUT (default site/)",
                         description="Render README and the solutions (stored outputs, never "
                                     "executed) with mkdocs-material + mkdocs-jupyter; MathJax "
@@ -917,18 +851,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", metavar="DIR",
                         help="course checkout to use (default: the one holding course_lib)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_run_parser(sub)
-    _add_exercises_parser(sub)
-    _add_download_parser(sub)
-    _add_mirror_parser(sub)
-    _add_lint_parser(sub)
-    _add_info_parser(sub)
-    _add_report_parser(sub)
-    _add_bench_parser(sub)
-    _add_export_parser(sub)
-    _add_grade_parser(sub)
-    _add_bundle_parser(sub)
-    _add_site_parser(sub)
+    for add_parser in (_add_run_parser, _add_exercises_parser, _add_download_parser,
+                       _add_mirror_parser, _add_lint_parser, _add_info_parser, _add_report_parser,
+                       _add_bench_parser, _add_export_parser, _add_grade_parser,
+                       _add_bundle_parser, _add_site_parser):
+        add_parser(sub)
     return parser
 
 

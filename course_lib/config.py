@@ -1,9 +1,8 @@
 """Profiles, paths and seeds: the one place that decides how big a run is.
 
-Taught in 00_setup_and_metrics. Every notebook starts with a papermill ``parameters``
-cell ``PROFILE = os.environ.get("COURSE_PROFILE", default_profile_name())`` and then calls
-:func:`get_profile`, so papermill (``-p PROFILE lab``), nbval (``COURSE_PROFILE=smoke``) and a
-student editing the cell all drive the same switch.
+Taught in 00_setup_and_metrics. Every notebook's ``parameters`` cell sets ``PROFILE`` (from
+``$COURSE_PROFILE`` or :func:`default_profile_name`) and calls :func:`get_profile`, so
+papermill (``-p PROFILE lab``), nbval and a student editing the cell drive the same switch.
 """
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ import dataclasses
 import os
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +30,7 @@ BRANCH = "main"
 @dataclass(frozen=True)
 class Profile:
     """How big a run is. Frozen: change one with ``dataclasses.replace(profile, epochs=3)``.
-
-    ``None`` for a count means "all of it". ``epochs`` and ``batch_size`` are what the notebook
-    trains with; the paper used 50 epochs and batch 32 (``paper`` profile).
-    """
+    ``None`` for a count means "all of it"."""
 
     name: str
     data_source: str            # "synthderm" (generated offline) or "isic2016" (downloaded)
@@ -51,19 +48,15 @@ class Profile:
     synth_image_size: int = 256  # side of SynthDerm images written to disk
     run_eagerly: bool = False    # skip graph tracing (worth it for tiny smoke steps on CPU)
     large_models: bool = True    # also train DenseNet-121 and the heavier encoders
-    #                              (not in smoke, showcase, laptop)
-    learning_rate: float = paper.LEARNING_RATE  # Adam's start in train.fit. The paper's 1e-4
-    #                              fine-tunes ImageNet weights; from random weights on a CPU
+    learning_rate: float = paper.LEARNING_RATE  # Adam's start; from random weights on a CPU
     #                              budget (showcase) 1e-3 learns in far fewer steps
-    precise_bn_batches: int = 4  # training batches that recompute BatchNorm statistics before
-    #                              every validation pass and after training (0: off); see
-    #                              train.PreciseBatchNorm for why every profile needs it
+    precise_bn_batches: int = 4  # batches that recompute BatchNorm statistics before every
+    #                              validation pass and after training (train.PreciseBatchNorm)
     description: str = ""
 
     def describe(self) -> str:
         """One human line: what this profile runs."""
-        n_train = "all" if self.n_train is None else self.n_train
-        n_test = "all" if self.n_test is None else self.n_test
+        n_train, n_test = ("all" if n is None else n for n in (self.n_train, self.n_test))
         return (f"profile '{self.name}': {self.data_source}, {self.image_size}px, "
                 f"{n_train} train / {n_test} test images, {self.epochs} epoch(s), "
                 f"batch {self.batch_size}, weights={self.weights}, seed={self.seed}"
@@ -75,22 +68,20 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", data_source="synthderm", image_size=64, n_train=160, n_test=60,
         epochs=1, seg_epochs=1, batch_size=16, weights=None, seed=0, deterministic=True,
-        expand_classification=None, expand_segmentation=None, synth_image_size=96,
-        run_eagerly=True, large_models=False,
+        synth_image_size=96, run_eagerly=True, large_models=False,
         description="SynthDerm, tiny images, one short epoch: proves the code runs (2 CPU cores, "
                     "about a minute per notebook). Its numbers are NOT meaningful."),
     "laptop": Profile(
         name="laptop", data_source="isic2016", image_size=128, n_train=None, n_test=None,
         epochs=4, seg_epochs=3, batch_size=32, weights="imagenet", seed=0, deterministic=False,
-        expand_classification=None, expand_segmentation=None, large_models=False,
+        large_models=False,
         description="ISIC 2016 at 128 px, ImageNet weights, a few epochs, MobileNet models only: "
                     "a classroom without GPUs (planned for about 10 min per notebook on a "
                     "4-core laptop CPU; see the README's syllabus)."),
     "showcase": Profile(  # sizes chosen from measured runs (the README's showcase results)
-        name="showcase", data_source="synthderm", image_size=64, n_train=960,
-        n_test=160, epochs=12, seg_epochs=12, batch_size=32,
-        weights=None, seed=0, deterministic=False, synth_image_size=128, large_models=False,
-        learning_rate=1e-3,
+        name="showcase", data_source="synthderm", image_size=64, n_train=960, n_test=160,
+        epochs=12, seg_epochs=12, batch_size=32, weights=None, seed=0, deterministic=False,
+        synth_image_size=128, large_models=False, learning_rate=1e-3,
         description="SynthDerm at a size where the models learn on a CPU (random weights, "
                     "Adam 1e-3): the stored outputs of the solutions come from it. The whole "
                     "course took 33-37 min on 2 CPU cores (measured); its numbers are about "
@@ -98,7 +89,6 @@ PROFILES: dict[str, Profile] = {
     "lab": Profile(
         name="lab", data_source="isic2016", image_size=224, n_train=None, n_test=None,
         epochs=8, seg_epochs=8, batch_size=32, weights="imagenet", seed=0, deterministic=False,
-        expand_classification=None, expand_segmentation=None,
         description="ISIC 2016 at 224 px, ImageNet weights, a few epochs with on-the-fly "
                     "augmentation: one Colab GPU, minutes per notebook."),
     "paper": Profile(
@@ -118,11 +108,8 @@ def has_gpu() -> bool:
 
 
 def seed_from_environment() -> int | None:
-    """``$COURSE_SEED`` as an integer, or None when it is unset or empty.
-
-    ``course run --seeds 0,1,2`` runs every notebook once per seed with ``COURSE_SEED`` set, so
-    :func:`get_profile` (and through it every notebook) uses that seed.
-    """
+    """``$COURSE_SEED`` (set by ``course run --seeds 0,1,2``) as an integer, or None when it is
+    unset or empty."""
     text = os.environ.get("COURSE_SEED", "").strip()
     if not text:
         return None
@@ -138,10 +125,7 @@ def seed_from_environment() -> int | None:
 
 def default_profile_name() -> str:
     """``$COURSE_PROFILE`` if set, else ``lab`` on a GPU machine and ``smoke`` elsewhere."""
-    name = os.environ.get("COURSE_PROFILE", "").strip()
-    if name:
-        return name
-    return "lab" if has_gpu() else "smoke"
+    return os.environ.get("COURSE_PROFILE", "").strip() or ("lab" if has_gpu() else "smoke")
 
 
 #: Profile fields that ``--set`` / ``COURSE_SET`` may change (the name is chosen otherwise).
@@ -159,19 +143,14 @@ def _parse_value(key: str, text: str):
     if kind.endswith("|None") and raw.lower() in ("none", "null", ""):
         return None
     base = kind.split("|")[0]
-    if base == "float":
+    if base in ("float", "int"):
         try:
-            return float(raw)
+            return float(raw) if base == "float" else int(raw)
         except ValueError:
-            raise ValueError(f"--set {key}={text!r}: {key} takes a number, e.g. "
-                             f"{key}=0.001.") from None
-    if base == "int":
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"--set {key}={text!r}: {key} takes a whole number"
-                             f"{' or none' if kind.endswith('|None') else ''}, e.g. "
-                             f"{key}=128.") from None
+            what, example = (("a number", "0.001") if base == "float" else (
+                f"a whole number{' or none' if kind.endswith('|None') else ''}", "128"))
+            raise ValueError(f"--set {key}={text!r}: {key} takes {what}, e.g. "
+                             f"{key}={example}.") from None
     if base == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
@@ -183,12 +162,7 @@ def _parse_value(key: str, text: str):
 
 def parse_overrides(items) -> dict:
     """Profile overrides from ``"image_size=128,epochs=3"`` or ``["image_size=128", ...]``,
-    each value parsed to its field's type (``weights=none`` gives None).
-
-    An unknown field or a bad value raises ``ValueError`` that lists the valid fields. Read by
-    :func:`get_profile` from ``$COURSE_SET`` and set by ``course run --set``, so papermill,
-    nbval, JupyterLab and the CLI all see the same profile.
-    """
+    each value parsed to its field's type (``weights=none`` gives None)."""
     if isinstance(items, str):
         items = items.split(",")
     overrides = {}
@@ -224,8 +198,7 @@ def format_overrides(overrides: dict) -> str:
 
 def as_profile(profile) -> Profile:
     """``profile`` itself when it is a :class:`Profile`, else :func:`get_profile` of its name
-    (None: the default profile). Every library function that takes a profile accepts either;
-    anything else raises ``ValueError``."""
+    (None: the default profile); anything else raises ``ValueError``."""
     if isinstance(profile, Profile):
         return profile
     if profile is None or isinstance(profile, str):
@@ -236,12 +209,8 @@ def as_profile(profile) -> Profile:
 
 def get_profile(name: str | None = None, **overrides) -> Profile:
     """Return the profile called ``name`` (default: :func:`default_profile_name`).
-
-    Keyword overrides replace fields, e.g. ``get_profile("smoke", epochs=2)``; before them,
-    ``$COURSE_SET`` (``"image_size=128,epochs=3"``, set by ``course run --set``) applies.
-    Unknown names raise ``ValueError`` listing the valid ones. ``$COURSE_SEED`` (set by
-    ``course run --seeds 0,1,2``) replaces the profile's seed unless ``seed=`` is passed.
-    """
+    Applied in order: ``$COURSE_SEED`` (unless ``seed=`` is passed), ``$COURSE_SET``, then
+    keyword overrides, e.g. ``get_profile("smoke", epochs=2)``."""
     name = (name or default_profile_name()).strip().lower()
     if name not in PROFILES:
         raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}. "
@@ -252,8 +221,7 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
         profile = dataclasses.replace(profile, seed=seed)
     overrides = {**overrides_from_environment(), **overrides}
     if overrides:
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(Profile)}
-        if unknown:
+        if unknown := set(overrides) - {f.name for f in dataclasses.fields(Profile)}:
             raise ValueError(f"Unknown profile field(s) {sorted(unknown)}; valid fields: "
                              f"{[f.name for f in dataclasses.fields(Profile)]}")
         profile = dataclasses.replace(profile, **overrides)
@@ -261,13 +229,9 @@ def get_profile(name: str | None = None, **overrides) -> Profile:
 
 
 def set_seed(seed: int = 0, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and TensorFlow/Keras; optionally turn on TF op determinism.
-
-    Taught in 00_setup_and_metrics. With ``deterministic=True`` two runs of the same notebook on
-    the same machine give identical numbers (slower on GPU).
-    """
+    """Seed Python, NumPy and TensorFlow/Keras; ``deterministic=True`` also turns on TF op
+    determinism (slower on GPU). Taught in 00_setup_and_metrics."""
     import numpy as np
-
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -278,16 +242,13 @@ def set_seed(seed: int = 0, deterministic: bool = False) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         import tensorflow as tf
-
         tf.config.experimental.enable_op_determinism()
 
 
 def write_atomic(path, content: str | bytes) -> Path:
-    """Write ``content`` to ``path`` through a temporary file in the same folder and a rename,
-    so that a crash or a kill never leaves half a file behind: readers see the old file or the
-    new one. Used for every JSON, log, cache and report the course writes."""
+    """Write ``content`` to ``path`` through a temporary file and a rename, so that a crash
+    never leaves half a file behind."""
     import tempfile
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
@@ -305,37 +266,28 @@ def write_atomic(path, content: str | bytes) -> Path:
 def repo_root() -> Path | None:
     """The course checkout holding this package, or None when installed elsewhere."""
     here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").exists() and (here / "solutions").is_dir():
-        return here
-    return None
+    return here if (here / "pyproject.toml").exists() and (here / "solutions").is_dir() else None
+
+
+def _location(variable: str, folder: str, fallback: Callable[[], Path]) -> Path:
+    """``$variable``, else ``<repo>/<folder>``, else ``fallback()``."""
+    if env := os.environ.get(variable):
+        return Path(env).expanduser()
+    return fallback() if repo_root() is None else repo_root() / folder
 
 
 def data_dir() -> Path:
     """Where downloads and caches live: ``$COURSE_DATA_DIR``, else ``<repo>/data``, else
     ``~/course_data``."""
-    env = os.environ.get("COURSE_DATA_DIR")
-    if env:
-        path = Path(env).expanduser()
-    elif repo_root() is not None:
-        path = repo_root() / "data"
-    else:
-        path = Path.home() / "course_data"
+    path = _location("COURSE_DATA_DIR", "data", lambda: Path.home() / "course_data")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def runs_dir(profile: str | Profile | None = None) -> Path:
-    """``runs/`` (git-ignored) or ``runs/<profile>/``: executed notebooks, models, results.
-
-    ``$COURSE_RUNS_DIR`` overrides the location (default ``<repo>/runs`` or ``./runs``).
-    """
-    env = os.environ.get("COURSE_RUNS_DIR")
-    if env:
-        base = Path(env).expanduser()
-    elif repo_root() is not None:
-        base = repo_root() / "runs"
-    else:
-        base = Path.cwd() / "runs"
+    """``runs/`` or ``runs/<profile>/``: executed notebooks, models, results.
+    ``$COURSE_RUNS_DIR`` overrides the location (default ``<repo>/runs`` or ``./runs``)."""
+    base = _location("COURSE_RUNS_DIR", "runs", lambda: Path.cwd() / "runs")
     if profile is not None:
         base = base / (profile.name if isinstance(profile, Profile) else str(profile))
     base.mkdir(parents=True, exist_ok=True)
@@ -345,7 +297,6 @@ def runs_dir(profile: str | Profile | None = None) -> Path:
 def as_rng(rng=None):
     """A NumPy Generator from ``None`` (fresh, unseeded), an int seed or a Generator."""
     import numpy as np
-
     if rng is None:
         return np.random.default_rng()
     if isinstance(rng, np.random.Generator):

@@ -1,17 +1,7 @@
 """The diagnosis demo of 08_visualisation_and_demo: one image in, every model's answer out.
 
-Taught in 08_visualisation_and_demo. The logic lives in plain functions that need no browser
-(and are tested in tests/test_demo.py):
-
-- :func:`read_image` / :func:`read_upload` turn a file, the bytes of an upload or an array into
-  the models' input, or raise :class:`UnreadableImageError` with a message a person can act on;
-- :func:`diagnose` runs every classifier and U-Net, fuses them (course_lib.fusion) and computes
-  a CAM (course_lib.explain), returning a :class:`Diagnosis`;
-- :func:`format_diagnosis` and :func:`render` show it as text and as a figure.
-
-:func:`build_demo` only wires those functions to ipywidgets (a dropdown of example images, an
-upload button, an output area) under a visible note (:data:`DISCLAIMER`): these are teaching
-models, not a diagnostic tool.
+Plain functions, testable without a browser (:func:`read_image`, :func:`diagnose`,
+:func:`format_diagnosis`, :func:`render`); :func:`build_demo` wires them to ipywidgets.
 """
 from __future__ import annotations
 
@@ -39,12 +29,9 @@ class UnreadableImageError(ValueError):
     """The file or upload is not an image the demo can use; the message says why and what to do."""
 
 
-# --------------------------------------------------------------------------- reading images
-
 def _to_rgb_array(picture) -> np.ndarray:
     """A PIL image in any mode -> uint8 RGB array (transparency composited on white)."""
     from PIL import Image
-
     if picture.mode in ("RGBA", "LA") or (picture.mode == "P" and "transparency" in picture.info):
         picture = picture.convert("RGBA")
         background = Image.new("RGBA", picture.size, (255, 255, 255, 255))
@@ -54,35 +41,22 @@ def _to_rgb_array(picture) -> np.ndarray:
 
 def _resize(array: np.ndarray, image_size: int) -> np.ndarray:
     from PIL import Image
-
     if array.shape[:2] == (image_size, image_size):
         return array
     picture = Image.fromarray(array).resize((image_size, image_size), Image.BILINEAR)
     return np.asarray(picture, dtype=np.uint8)
 
 
-def _check_size(image_size) -> int:
+def read_image(source, image_size: int, name: str | None = None) -> np.ndarray:
+    """The models' input: uint8 RGB ``(image_size, image_size, 3)``, resized bilinearly (not
+    cropped). Taught in 08_visualisation_and_demo. ``source``: file bytes, a path, or an array
+    ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (uint8, or float in [0, 1] or [0, 255]). Raises
+    :class:`UnreadableImageError` for what is no usable image (the message says why)."""
+    from PIL import Image, UnidentifiedImageError
     if not isinstance(image_size, (int, np.integer)) or image_size < MIN_SIDE:
         raise ValueError(f"image_size must be an integer >= {MIN_SIDE} (the models' input side, "
                          f"e.g. profile.image_size); got {image_size!r}.")
-    return int(image_size)
-
-
-def read_image(source, image_size: int, name: str | None = None) -> np.ndarray:
-    """The models' input: uint8 RGB ``(image_size, image_size, 3)``. Taught in
-    08_visualisation_and_demo.
-
-    ``source``: the bytes of a JPEG/PNG/... file (what an upload delivers), a file path, or an
-    array ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (uint8 0-255, or float in [0, 1] or
-    [0, 255]). Grey, palette, CMYK and transparent images are converted to RGB; the image is
-    resized (bilinear, not cropped -- as the course's data pipeline does).
-
-    Raises :class:`UnreadableImageError` for an empty file, bytes that are not an image, a
-    missing path, an array of the wrong shape or an image smaller than 16 pixels.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    image_size = _check_size(image_size)
+    image_size = int(image_size)
     label = f"'{name}'" if name else "the file"
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -99,10 +73,9 @@ def read_image(source, image_size: int, name: str | None = None) -> np.ndarray:
                 picture.load()
                 array = _to_rgb_array(picture)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-            kind = type(error).__name__
             raise UnreadableImageError(
-                f"Could not read {label} as an image ({kind}): upload a dermoscopy photograph "
-                "as JPEG or PNG.") from None
+                f"Could not read {label} as an image ({type(error).__name__}): upload a "
+                "dermoscopy photograph as JPEG or PNG.") from None
     else:
         array = np.asarray(source)
         if array.dtype == object or array.ndim not in (2, 3) or (
@@ -128,13 +101,9 @@ def read_image(source, image_size: int, name: str | None = None) -> np.ndarray:
 
 
 def read_upload(value, image_size: int) -> tuple[str, np.ndarray]:
-    """``(file name, image)`` from the ``value`` of an ``ipywidgets.FileUpload``.
-
-    Taught in 08_visualisation_and_demo. ipywidgets 8 gives a tuple of dicts with ``name`` and
-    ``content`` (a memoryview); ipywidgets 7 a dict ``{name: {"content": bytes, ...}}``. The
-    last file is used. Raises :class:`UnreadableImageError` when nothing was uploaded or the
-    file cannot be read (see :func:`read_image`).
-    """
+    """``(file name, image)`` of the last file in an ``ipywidgets.FileUpload`` ``value`` (the
+    ipywidgets 8 tuple of dicts or the ipywidgets 7 dict). Taught in 08_visualisation_and_demo.
+    :class:`UnreadableImageError` when nothing was uploaded or the file cannot be read."""
     files = []
     if isinstance(value, Mapping):
         files = [{"name": name, **(info if isinstance(info, Mapping) else {})}
@@ -151,16 +120,12 @@ def read_upload(value, image_size: int) -> tuple[str, np.ndarray]:
     return name, read_image(last["content"], image_size, name=name)
 
 
-# --------------------------------------------------------------------------- running the models
-
 def _input_size(model) -> int:
-    shape = model.inputs[0].shape
-    return int(shape[1])
+    return int(model.inputs[0].shape[1])
 
 
 def _melanoma_probability(model, batch: np.ndarray) -> float:
     from .models.discriminant import dc_classifier
-
     if len(model.inputs) == 2:  # a bare DC model: cls1 (fusion members bring their chosen head)
         model = dc_classifier(model, "cls1")
     output = np.asarray(model(batch, training=False))
@@ -169,12 +134,8 @@ def _melanoma_probability(model, batch: np.ndarray) -> float:
 
 @dataclass
 class Diagnosis:
-    """What :func:`diagnose` found for one image.
-
-    ``probabilities``: melanoma probability per classifier; ``fused_probability``: their
-    weighted average; ``prob_map`` / ``mask``: the fused lesion probability map and its
-    ``> 0.5`` mask; ``cam``: class activation map of ``cam_model`` for melanoma, in [0, 1].
-    """
+    """What :func:`diagnose` found for one image: melanoma probability per classifier and
+    fused, the fused lesion map and its ``> 0.5`` mask, the melanoma CAM of ``cam_model``."""
 
     probabilities: dict
     fused_probability: float
@@ -189,8 +150,7 @@ class Diagnosis:
 
     @property
     def label(self) -> str:
-        """"melanoma-like" when the fused probability is above the threshold, else
-        "benign-like" (the wording avoids sounding like a diagnosis)."""
+        """"melanoma-like" above the threshold, else "benign-like" (not a diagnosis)."""
         return "melanoma-like" if self.fused_probability > self.threshold else "benign-like"
 
     @property
@@ -211,31 +171,16 @@ def _weights_for(names, weights, what: str) -> dict:
 
 def diagnose(image, classifiers: Mapping, segmenters: Mapping | None = None, *,
              class_weights: Mapping | None = None, seg_weights: Mapping | None = None,
-             threshold: float = 0.5, cam_model: str | None = None,
-             heatmap=None) -> Diagnosis:
-    """Every model's answer for one image. Taught in 08_visualisation_and_demo.
-
-    Args:
-        image: anything :func:`read_image` accepts (resized to the classifiers' input size).
-        classifiers: ``{name: keras model}`` -- DC models (their selected head, else cls1) or
-            single-input softmax classifiers.
-        segmenters: ``{name: U-Net}`` (sigmoid output ``(1, H, W, 1)``), or None.
-        class_weights, seg_weights: ``{name: weight}`` for :func:`course_lib.fusion
-            .weighted_average` (default equal weights, the paper's).
-        threshold: decision threshold for the label (0.5: the challenge rule).
-        cam_model: which classifier's CAM to show (default the first); Grad-CAM is used when
-            the model's head does not allow a classic CAM.
-        heatmap: ``heatmap(model, image) -> (H, W)`` map in [0, 1] to show instead of the
-            library's CAM (08_visualisation_and_demo passes the student's CAM of Exercise 8.3);
-            None: :func:`course_lib.explain.cam`, else Grad-CAM.
-    """
+             threshold: float = 0.5, cam_model: str | None = None, heatmap=None) -> Diagnosis:
+    """Every model's answer for one image. Taught in 08_visualisation_and_demo. ``classifiers``,
+    ``segmenters``: ``{name: model}`` (DC models use cls1 unless they bring a head); weights default
+    to equal (the paper's); ``cam_model``: whose CAM to show (default the first; Grad-CAM where CAM
+    is undefined); ``heatmap(model, image) -> (H, W)`` replaces :func:`course_lib.explain.cam`."""
     from . import explain, fusion
-
     if not classifiers:
         raise ValueError("classifiers is empty: pass {name: model} with at least one classifier.")
     segmenters = dict(segmenters or {})
-    first = next(iter(classifiers.values()))
-    size = _input_size(first)
+    size = _input_size(next(iter(classifiers.values())))
     picture = read_image(image, size)
     batch = picture[None].astype(np.float32)
     probabilities = {name: _melanoma_probability(model, batch)
@@ -251,8 +196,8 @@ def diagnose(image, classifiers: Mapping, segmenters: Mapping | None = None, *,
         for name, model in segmenters.items():
             model_input = picture if _input_size(model) == size else read_image(
                 picture, _input_size(model))
-            output = np.asarray(model(model_input[None].astype(np.float32), training=False))
-            prob_map = np.squeeze(output)
+            prob_map = np.squeeze(np.asarray(model(model_input[None].astype(np.float32),
+                                                   training=False)))
             if prob_map.shape != (size, size):
                 prob_map = read_image(prob_map, size).mean(axis=-1) / 255.0
             maps.append(prob_map)
@@ -298,8 +243,7 @@ def render(image, diagnosis: Diagnosis, title: str | None = None):
 
     size = diagnosis.cam.shape[0] if diagnosis.cam is not None else None
     picture = read_image(image, size or np.asarray(image).shape[0])
-    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.6),
-                             gridspec_kw={"width_ratios": [1, 1, 1.25]})
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.25]})
     axes[0].imshow(picture)
     if diagnosis.mask is not None and diagnosis.mask.any():
         axes[0].contour(diagnosis.mask, levels=[0.5], colors="lime", linewidths=1.5)
@@ -317,25 +261,17 @@ def render(image, diagnosis: Diagnosis, title: str | None = None):
     bars = axes[2].barh(names[::-1], values[::-1], color=colours[::-1])
     axes[2].bar_label(bars, fmt="%.2f", fontsize=8, padding=2)
     axes[2].axvline(diagnosis.threshold, color="k", ls="--", lw=1)
-    axes[2].set_xlim(0, 1.12)
-    axes[2].set_xlabel("melanoma probability")
+    axes[2].set(xlim=(0, 1.12), xlabel="melanoma probability")
     axes[2].set_title(f"fused: {diagnosis.label}", fontsize=9)
-    heading = "TEACHING MODEL — NOT A DIAGNOSTIC TOOL"
-    fig.suptitle(heading + (f"\n{title}" if title else ""), fontsize=10, color="#b03a2e",
-                 fontweight="bold")
+    fig.suptitle("TEACHING MODEL — NOT A DIAGNOSTIC TOOL" + (f"\n{title}" if title else ""),
+                 fontsize=10, color="#b03a2e", fontweight="bold")
     fig.tight_layout()
     return fig
 
 
-# --------------------------------------------------------------------------- the widget
-
 class DemoApp:
-    """The demo's state and callbacks, separate from the widgets so they can be tested.
-
-    Taught in 08_visualisation_and_demo. ``examples``: ``{label: image}`` offered in the
-    dropdown. :meth:`analyse_example` and :meth:`analyse_upload` return ``(text, figure)``;
-    for an unreadable upload the text is the error message and the figure is None.
-    """
+    """The demo's state and callbacks, testable without widgets (08_visualisation_and_demo): the
+    ``analyse_*`` methods return ``(text, figure)``; a bad upload gives ``(its error, None)``."""
 
     def __init__(self, classifiers: Mapping, segmenters: Mapping | None = None,
                  examples: Mapping | None = None, **diagnose_options):
@@ -364,30 +300,15 @@ class DemoApp:
         return self.analyse(image, name)
 
 
-def _figure_png(fig, dpi: int = 80) -> bytes:
-    """PNG bytes of a matplotlib Figure, which is then closed (for an ``ipywidgets.Image``)."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def build_demo(classifiers: Mapping, segmenters: Mapping | None = None,
                examples: Mapping | None = None, **diagnose_options):
-    """The ipywidgets demo: pick an example or upload an image; see every model's melanoma
-    probability, the fused probability, the fused lesion mask and the CAM -- under the
-    :data:`DISCLAIMER`. Taught in 08_visualisation_and_demo.
-
-    Returns the widget box (display it as the last line of a cell). The text answer is shown in
-    an ``ipywidgets.HTML`` and the figure in an ``ipywidgets.Image`` (PNG), which work in Jupyter,
-    VS Code and Colab. ``box.app`` is the :class:`DemoApp`, ``box.controls`` a dict of the
-    widgets ("example", "upload", "text", "figure").
-    """
+    """The ipywidgets demo under the :data:`DISCLAIMER` (08_visualisation_and_demo). Returns the
+    box; ``box.app`` is the :class:`DemoApp`, ``box.controls`` the widgets by name."""
     import html
 
     import ipywidgets as widgets
+
+    from .widgets import figure_png
 
     app = DemoApp(classifiers, segmenters, examples, **diagnose_options)
     note = widgets.HTML(
@@ -404,7 +325,7 @@ def build_demo(classifiers: Mapping, segmenters: Mapping | None = None,
         if fig is None:
             figure.layout.display = "none"
         else:
-            figure.value = _figure_png(fig)
+            figure.value = figure_png(fig)
             figure.layout.display = None
 
     def on_example(change):

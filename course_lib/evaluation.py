@@ -1,8 +1,7 @@
 """Final numbers: ISIC metrics on the test split, 95 % bootstrap intervals, one result record.
 
-Taught in 03_lightweight_cnns (classification) and 06_unet_segmentation (segmentation); every
-notebook that reports a table row calls one of these two functions, so all rows are computed the
-same way and land in ``runs/<profile>/results/`` for the reproduction report.
+Taught in 03_lightweight_cnns and 06_unet_segmentation; every table row of every notebook comes
+from one of these two functions and lands in ``runs/<profile>/results/``.
 """
 from __future__ import annotations
 
@@ -25,13 +24,8 @@ _LIKELY_CAUSE = (
 
 
 def degenerate_predictions(task: str, predictions) -> str | None:
-    """A warning text when predictions carry no information, else None.
-
-    Classification: one score for every image. Segmentation (binary masks): every pixel
-    background on every image, or every pixel foreground on every image. :func:`evaluate_classification`
-    and :func:`evaluate_segmentation` print it before the scores (issue seen on real images: a
-    U-Net whose BatchNorm statistics lagged predicted background everywhere, JA 0.000).
-    """
+    """A warning text when predictions carry no information (one score for every image; every
+    pixel background, or every pixel lesion, on every image), else None."""
     if task == "classification":
         scores = np.asarray(predictions, dtype=float)
         scores = scores[:, -1] if scores.ndim == 2 else scores.reshape(-1)
@@ -67,11 +61,8 @@ def evaluate_classification(y_true, y_score, *, notebook: str, model: str, profi
                             epochs: int | None = None, wall_seconds: float | None = None,
                             n_boot: int = 1000, record: bool = True, extra: dict | None = None,
                             verbose: bool = True) -> dict:
-    """Score melanoma probabilities with the challenge metrics (+ bootstrap CIs) and record them.
-
-    Returns ``{"metrics": {...}, "ci": {metric: [low, high]}}``. ``y_score`` may be (N,), (N,1)
-    or an (N,2) softmax.
-    """
+    """Score melanoma probabilities (``(N,)``, ``(N, 1)`` or ``(N, 2)``) with bootstrap CIs and
+    record them. Returns ``{"metrics": {...}, "ci": {metric: [low, high]}}``."""
     profile = config.as_profile(profile)
     _warn_if_degenerate("classification", y_score, model)
     scores = metrics.classification_scores(y_true, y_score)
@@ -93,11 +84,7 @@ def evaluate_segmentation(true_masks, prob_maps, *, notebook: str, model: str, p
                           verbose: bool = True) -> dict:
     """Per-image ISIC segmentation metrics of probability maps thresholded at ``threshold``
     (> 0.5, the challenge rule), with bootstrap intervals over images, recorded as one result.
-
-    ``true_masks``: sequence of 2-D masks (0/255 uint8, bool or 0/1 float) at whatever resolution
-    the table uses; ``prob_maps``: matching probability maps (H,W) or (H,W,1) in [0, 1].
-    Returns ``{"metrics", "ci", "per_image"}``.
-    """
+    ``true_masks``: 2-D masks (0/255, bool or 0/1). Returns ``{"metrics", "ci", "per_image"}``."""
     profile = config.as_profile(profile)
     predicted = [np.squeeze(np.asarray(p)) > threshold for p in prob_maps]
     truths = [np.squeeze(np.asarray(t)) for t in true_masks]

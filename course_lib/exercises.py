@@ -1,7 +1,9 @@
 """Generate the exercise copies in ``notebooks/`` from the notebooks in ``solutions/``.
 
-``solutions/NN_topic.ipynb`` is the only hand-edited notebook. Inside a function body the
-solution sits between two marker lines at the same indentation::
+Taught in 00_setup_and_metrics (how the course's notebooks are organised). Only
+``solutions/NN_topic.ipynb`` is edited by hand; inside a function body the solution sits between
+two marker lines at the same indentation, in a cell whose first non-blank line is the header
+``# Exercise X.Y — <task>`` (separator ``—``, ``–``, ``-``, ``:`` or ``.``; task optional)::
 
     # Exercise 0.1 — write the body of jaccard()
     def jaccard(true_mask, pred_mask):
@@ -10,17 +12,11 @@ solution sits between two marker lines at the same indentation::
         ...
         ### END SOLUTION
 
-The first non-blank line of such a cell is the exercise header ``# Exercise X.Y — <task>``
-(separator ``—``, ``–``, ``-``, ``:`` or ``.``; the task text is optional). :func:`make_exercise_notebook`
-replaces each region with ``raise NotImplementedError("Exercise X.Y: <task>")`` at the markers'
-indentation (default task: "write the body of this function"), drops cells tagged
-``remove-from-exercise``, clears all outputs and execution counts, removes run metadata
-(papermill, timings, widget state, the Python version), keeps cell ids, and points the title cell's Colab badge at
-``notebooks/``. Output is written with nbformat, so regenerating gives identical bytes.
-
-``course exercises`` (:func:`sync_exercises`) rewrites ``notebooks/``; ``course exercises
---check`` reports copies that are stale, missing or extra. Taught in 00_setup_and_metrics (how
-the course's notebooks are organised).
+:func:`make_exercise_notebook` replaces each region with ``raise NotImplementedError("Exercise
+X.Y: <task>")``, drops cells tagged ``remove-from-exercise``, clears outputs, execution counts and
+run metadata (keeping cell ids) and points the title's Colab badge at ``notebooks/``; nbformat
+writes it, so regenerating gives identical bytes. ``course exercises`` (:func:`sync_exercises`)
+rewrites ``notebooks/``; ``course exercises --check`` reports stale, missing or extra copies.
 """
 from __future__ import annotations
 
@@ -34,13 +30,11 @@ import nbformat
 
 from . import config
 
-__all__ = [
-    "BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "ANSWERS_TAG", "DEFAULT_TASK", "SOLUTIONS_DIR", "EXERCISES_DIR",
-    "ExerciseError", "Region", "exercise_header", "find_regions", "strip_solutions",
-    "colab_url", "cell_label", "make_exercise_notebook", "render_exercise_notebook",
-    "read_notebook", "render_notebook", "SyncReport", "sync_exercises", "DIFFICULTY",
-    "exercise_difficulty", "KERNELSPEC",
-]
+__all__ = ["BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "ANSWERS_TAG", "DEFAULT_TASK",
+           "SOLUTIONS_DIR", "EXERCISES_DIR", "ExerciseError", "Region", "exercise_header",
+           "find_regions", "strip_solutions", "colab_url", "cell_label", "make_exercise_notebook",
+           "render_exercise_notebook", "read_notebook", "render_notebook", "SyncReport",
+           "sync_exercises", "DIFFICULTY", "exercise_difficulty", "KERNELSPEC"]
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
@@ -90,28 +84,26 @@ def cell_label(index: int, cell) -> str:
     return f"cell {index + 1}" + (f" (id {cell_id!r})" if cell_id else "")
 
 
+def _header_match(source: str) -> re.Match | None:
+    """:data:`HEADER` matched against the cell's first non-blank line."""
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return HEADER.match(first) if first else None
+
+
 def exercise_header(source: str) -> tuple[str, str] | None:
     """``(exercise_id, task)`` from a cell whose first non-blank line is
     ``# Exercise X.Y — task``; ``None`` for any other cell."""
-    for line in source.splitlines():
-        if line.strip():
-            match = HEADER.match(line.strip())
-            if not match:
-                return None
-            return match.group(1), (match.group(4) or DEFAULT_TASK)
-    return None
+    match = _header_match(source)
+    return (match.group(1), match.group(4) or DEFAULT_TASK) if match else None
 
 
 def exercise_difficulty(source: str) -> tuple[int, int] | None:
     """``(stars, minutes)`` from an exercise header ``# Exercise 4.2 ★★ (25 min) — task``;
     ``None`` when the cell is not an exercise or its header carries no mark and estimate."""
-    for line in source.splitlines():
-        if line.strip():
-            match = HEADER.match(line.strip())
-            if not match or not match.group(2) or not match.group(3):
-                return None
-            return len(match.group(2)), int(match.group(3))
-    return None
+    match = _header_match(source)
+    if not match or not match.group(2) or not match.group(3):
+        return None
+    return len(match.group(2)), int(match.group(3))
 
 
 def _indent_of(line: str) -> str:
@@ -124,8 +116,7 @@ def _parse_tree(lines: list[str]) -> ast.Module | None:
         return None
     cleaned = []
     for line in lines:
-        stripped = line.lstrip()
-        if stripped.startswith(("%", "!")):
+        if line.lstrip().startswith(("%", "!")):
             cleaned.append(_indent_of(line) + "pass\n")
         else:
             cleaned.append(line if line.endswith("\n") else line + "\n")
@@ -171,12 +162,9 @@ def _inside_function_indent(lines: list[str], region: Region) -> str | None:
 
 
 def find_regions(source: str, where: str = "cell") -> list[Region]:
-    """The solution regions of one code cell, validated.
-
-    Raises :class:`ExerciseError` (prefixed with ``where``) for a BEGIN without END, an END
-    without BEGIN, nested regions, markers at different indentation, an empty region, a
-    misspelled marker, or a region that is not inside a function body.
-    """
+    """The solution regions of one code cell, validated. Raises :class:`ExerciseError`
+    (prefixed with ``where``) for unpaired, nested, unequally indented, empty or misspelled
+    markers, or a region that is not inside a function body."""
     lines = source.splitlines(keepends=True)
     regions: list[Region] = []
     open_at: int | None = None
@@ -224,11 +212,8 @@ def find_regions(source: str, where: str = "cell") -> list[Region]:
 
 
 def strip_solutions(source: str, where: str = "cell") -> str:
-    """Replace every solution region of a code cell by ``raise NotImplementedError(...)``.
-
-    The cell must start with an exercise header when it has regions (ExerciseError otherwise).
-    Cells without regions come back unchanged.
-    """
+    """Replace every solution region of a code cell by ``raise NotImplementedError(...)``;
+    a cell with regions must start with an exercise header (ExerciseError otherwise)."""
     regions = find_regions(source, where)
     if not regions:
         return source
@@ -257,9 +242,8 @@ def strip_solutions(source: str, where: str = "cell") -> str:
 
 def colab_url(relative_path: str | Path) -> str:
     """The "Open in Colab" link of a notebook, e.g. ``colab_url("solutions/00_x.ipynb")``."""
-    path = Path(relative_path).as_posix()
     return (f"https://colab.research.google.com/github/{config.REPOSITORY}/blob/"
-            f"{config.BRANCH}/{path}")
+            f"{config.BRANCH}/{Path(relative_path).as_posix()}")
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
@@ -282,11 +266,8 @@ def _clean_cell_metadata(cell) -> None:
 
 def make_exercise_notebook(nb: nbformat.NotebookNode, name: str,
                            source_label: str | None = None) -> nbformat.NotebookNode:
-    """Return the exercise copy of solution notebook ``nb`` (file name ``name``).
-
-    Raises :class:`ExerciseError` naming ``source_label`` (default ``solutions/<name>``) and
-    the cell when markers or headers are malformed.
-    """
+    """Return the exercise copy of solution notebook ``nb`` (file name ``name``). Raises
+    :class:`ExerciseError` naming ``source_label`` (default ``solutions/<name>``) and the cell."""
     source_label = source_label or f"{SOLUTIONS_DIR}/{name}"
     copy = nbformat.from_dict(json.loads(json.dumps(nb)))  # deep copy
     cells = []

@@ -1,24 +1,10 @@
 """Looking inside the classifiers: CAM, Grad-CAM, features, t-SNE and the silhouette score.
 
-Taught in 08_visualisation_and_demo (paper section IV.A.4, Figs. 9 and 10).
-
-Class activation map (CAM, Zhou et al. 2016). In a network that ends with global average pooling
-(GAP) and one Dense layer, the melanoma logit is a weighted sum of the pooled feature maps::
-
-    z_c = sum_k w_kc * mean_xy A_k(x, y) + b_c  =  mean_xy [ sum_k w_kc * A_k(x, y) ] + b_c
-
-so ``M_c(x, y) = sum_k w_kc A_k(x, y)`` says how much each location adds to class c.
-
-Grad-CAM (Selvaraju et al. 2017) needs no particular head: the weight of map k is the spatial
-MEAN of the gradient of the class score over that map, ``alpha_k = mean_xy dz_c / dA_k(x, y)``,
-and the heatmap is ``ReLU(sum_k alpha_k A_k)``. For a GAP + Dense head, ``dz_c / dA_k(x, y) =
-w_kc / (h * w)`` everywhere, so Grad-CAM equals CAM up to the factor ``1 / (h * w)`` -- which
-the normalisation to [0, 1] removes. Both functions here clip negative evidence (ReLU) and divide
-by the maximum, so on such models they return the same map.
-
-Both read the LAST convolutional activation (:data:`course_lib.models.LAST_CONV_LAYER`:
-MobileNet ``conv_pw_13_relu``, DenseNet-121 ``relu``; 7 x 7 at 224 px, 2 x 2 at 64 px), which is
-why the heatmaps are coarse blobs upsampled to the image size.
+Taught in 08_visualisation_and_demo (paper section IV.A.4, Figs. 9 and 10). CAM (Zhou et al.
+2016): ``M_c(x, y) = sum_k w_kc A_k(x, y)``, the Dense head's weights on the last feature maps.
+Grad-CAM (Selvaraju et al. 2017): ``ReLU(sum_k alpha_k A_k)`` with ``alpha_k = mean_xy dz_c /
+dA_k(x, y)``; on a GAP + Dense head that is CAM / (h * w), so after normalising both give the same
+map. Both read :data:`course_lib.models.LAST_CONV_LAYER` (7 x 7 at 224 px, 2 x 2 at 64 px).
 """
 from __future__ import annotations
 
@@ -28,51 +14,33 @@ import numpy as np
 
 from .paper import MASK_THRESHOLD
 
-__all__ = [
-    "find_last_conv_layer", "cam", "grad_cam", "gradcam_weights", "overlay", "inside_fraction",
-    "cam_parts", "gradcam_parts", "normalise_heatmaps", "cam_from_parts", "grad_cam_from_parts",
-    "pointing_game",
-    "extract_features", "tsne_embedding", "silhouette",
-]
-
-
-# --------------------------------------------------------------------------- model plumbing
-
-def _is_model(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.Model)
+__all__ = ["find_last_conv_layer", "cam", "grad_cam", "gradcam_weights", "overlay",
+           "inside_fraction", "cam_parts", "gradcam_parts", "normalise_heatmaps", "cam_from_parts",
+           "grad_cam_from_parts", "pointing_game", "extract_features", "tsne_embedding",
+           "silhouette"]
 
 
 def _nested_backbone(model):
     """The nested feature model of a DC model (or of dc_classifier's model), else None."""
+    import keras
     for layer in model.layers:
-        if layer.name == "backbone" and _is_model(layer):
+        if layer.name == "backbone" and isinstance(layer, keras.Model):
             return layer
     return None
 
 
-def _rank4_layers(model) -> list:
-    found = []
-    for layer in model.layers:
+def find_last_conv_layer(model) -> str:
+    """Name of the last layer with 4-D (feature map) output: what CAM and Grad-CAM read. Taught in
+    08_visualisation_and_demo. For a DC model (or its classifier) the search runs inside the shared
+    ``backbone``."""
+    names = []
+    for layer in (_nested_backbone(model) or model).layers:
         try:
             shape = layer.output.shape
         except (AttributeError, ValueError):  # layers used more than once, inputs
             continue
         if len(shape) == 4 and not layer.__class__.__name__ == "InputLayer":
-            found.append(layer.name)
-    return found
-
-
-def find_last_conv_layer(model) -> str:
-    """Name of the last layer with 4-D (feature map) output: what CAM and Grad-CAM read.
-
-    Taught in 08_visualisation_and_demo. For a DC model (or its single-input classifier) the
-    search runs inside the shared ``backbone``. On the course's backbones this gives
-    :data:`course_lib.models.LAST_CONV_LAYER` (e.g. ``conv_pw_13_relu`` for MobileNet).
-    """
-    inner = _nested_backbone(model) or model
-    names = _rank4_layers(inner)
+            names.append(layer.name)
     if not names:
         raise ValueError(f"Model {model.name!r} has no layer with 4-D output (feature maps); "
                          "CAM and Grad-CAM need a convolutional network.")
@@ -82,7 +50,6 @@ def find_last_conv_layer(model) -> str:
 def _head_layer(model, head):
     """The Dense layer that turns pooled features into class scores."""
     from keras import layers
-
     if len(model.inputs) == 2:  # a DC model: pick a classification head
         head = head or "cls1"
         if head not in ("cls1", "cls2"):
@@ -93,29 +60,22 @@ def _head_layer(model, head):
 
 
 def _parts(model, layer_name, head):
-    """``(feature_model, dense)``: feature_model maps one image batch to
-    ``[feature maps of layer_name, input of the head]`` (or the model output when the model
-    does not end in a Dense layer, then ``dense`` is None)."""
+    """``(feature_model, dense)``: feature_model maps an image batch to ``[maps of layer_name,
+    input of the head]`` (the model output, with ``dense`` None, when there is no Dense head)."""
     import keras
-
     backbone = _nested_backbone(model)
     layer_name = layer_name or find_last_conv_layer(model)
     dense = _head_layer(model, head)
+    try:
+        conv = (model if backbone is None else backbone).get_layer(layer_name)
+    except ValueError:
+        where = repr(model.name) if backbone is None else f"the backbone of {model.name!r}"
+        raise ValueError(f"No layer {layer_name!r} in {where}; use "
+                         f"find_last_conv_layer(model) ({find_last_conv_layer(model)!r}).")
     if backbone is not None:
-        try:
-            conv = backbone.get_layer(layer_name)
-        except ValueError:
-            raise ValueError(f"No layer {layer_name!r} in the backbone of {model.name!r}; use "
-                             f"find_last_conv_layer(model) ({find_last_conv_layer(model)!r}).")
         if dense is None:
             raise ValueError(f"{model.name!r} has a backbone but no Dense head to read.")
-        feature_model = keras.Model(backbone.inputs[0], [conv.output, backbone.output])
-        return feature_model, dense
-    try:
-        conv = model.get_layer(layer_name)
-    except ValueError:
-        raise ValueError(f"No layer {layer_name!r} in {model.name!r}; use "
-                         f"find_last_conv_layer(model) ({find_last_conv_layer(model)!r}).")
+        return keras.Model(backbone.inputs[0], [conv.output, backbone.output]), dense
     if len(conv.output.shape) != 4:
         raise ValueError(f"Layer {layer_name!r} outputs shape {tuple(conv.output.shape)}, not "
                          "feature maps (batch, height, width, channels); pick a convolutional "
@@ -141,55 +101,28 @@ def _check_class_index(class_index, n_classes) -> int:
     return int(class_index)
 
 
-def _normalise_and_resize(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """ReLU, resize bilinearly to ``size``, divide each map by its maximum (all-zero maps stay
-    zero): every non-zero heatmap then peaks at exactly 1."""
+def normalise_heatmaps(maps, size) -> np.ndarray:
+    """Raw class maps ``(N, h, w)`` -> heatmaps ``(N, H, W)`` in [0, 1]: ReLU, bilinear resize
+    to ``size = (H, W)``, divide each map by its own maximum (an all-zero map stays zero).
+    Taught in 08_visualisation_and_demo (the last step of CAM and Grad-CAM; Exercise 8.4)."""
     import tensorflow as tf
-
-    maps = np.maximum(np.asarray(maps, dtype=np.float32), 0.0)
-    maps = tf.image.resize(maps[..., None], size, method="bilinear").numpy()[..., 0]
-    maps = np.maximum(maps, 0.0)
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (n, height, width); got shape {maps.shape}.")
+    size = tuple(int(v) for v in size[:2])
+    maps = tf.image.resize(np.maximum(maps, 0.0)[..., None], size, method="bilinear")
+    maps = np.maximum(maps.numpy()[..., 0], 0.0)
     peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
     maps = np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
     return np.clip(maps, 0.0, 1.0)
 
 
-def normalise_heatmaps(maps, size) -> np.ndarray:
-    """Raw class maps ``(N, h, w)`` -> heatmaps ``(N, H, W)`` in [0, 1]: keep the positive part
-    (ReLU), resize bilinearly to ``size = (H, W)``, divide each map by its own maximum (an
-    all-zero map stays zero). Taught in 08_visualisation_and_demo (the last step of CAM and
-    Grad-CAM; Exercise 8.4 may use it)."""
-    maps = np.asarray(maps, dtype=np.float32)
-    if maps.ndim != 3:
-        raise ValueError(f"maps must be (n, height, width); got shape {maps.shape}.")
-    return _normalise_and_resize(maps, tuple(int(v) for v in size[:2]))
-
-
-def _finish(maps, batch, single):
-    heatmaps = _normalise_and_resize(maps, batch.shape[1:3])
-    return heatmaps[0] if single else heatmaps
-
-
-# --------------------------------------------------------------------------- CAM / Grad-CAM
-
 def cam(model, image, layer_name: str | None = None, class_index: int = 1,
         head: str | None = None) -> np.ndarray:
-    """Class activation map of a GAP + Dense classifier, in [0, 1] at the image size.
-
-    Taught in 08_visualisation_and_demo (Fig. 9). ``M_c = ReLU(sum_k w_kc A_k)``, resized
-    bilinearly to the image, then divided by its maximum.
-
-    Args:
-        model: a classifier from ``build_classifier`` or a DC model (``build_dc_model``; the
-            head picked by ``select_head``, else ``head``, else "cls1"), or any model whose last
-            layer is a Dense layer fed by the global average of ``layer_name``'s maps.
-        image: ``(H, W, 3)`` or a batch ``(N, H, W, 3)``, values in [0, 255].
-        layer_name: the feature maps to weight (default :func:`find_last_conv_layer`).
-        class_index: 1 = melanoma, 0 = benign.
-
-    Returns ``(H, W)`` (or ``(N, H, W)``) float32. Raises ``ValueError`` when the Dense layer is
-    not fed by the spatial mean of those maps (then CAM is undefined: use :func:`grad_cam`).
-    """
+    """Class activation map of a GAP + Dense classifier, in [0, 1] at the image size. Taught in
+    08_visualisation_and_demo (Fig. 9). ``model``: a classifier, or a DC model (head from
+    ``select_head``, else ``head``, else "cls1"); ``image``: ``(H, W, 3)`` or ``(N, H, W, 3)`` in
+    [0, 255]. ``ValueError`` where CAM is undefined (the Dense layer reads no mean of the maps)."""
     batch, single = _as_batch(image)
     maps, kernel = cam_parts(model, batch, layer_name, head)
     heatmaps = cam_from_parts(maps, kernel, class_index, batch.shape[1:3])
@@ -197,10 +130,9 @@ def cam(model, image, layer_name: str | None = None, class_index: int = 1,
 
 
 def cam_from_parts(feature_maps, kernel, class_index: int, size) -> np.ndarray:
-    """CAM from its parts (the reference of Exercise 8.1, taught in 08_visualisation_and_demo):
-    ``M_c = feature_maps @ kernel[:, class_index]``, then :func:`normalise_heatmaps` to
-    ``size = (H, W)``. ``feature_maps``: ``(N, h, w, K)``; ``kernel``: ``(K, n_classes)``, as
-    :func:`cam_parts` returns them. Returns ``(N, H, W)`` in [0, 1]."""
+    """CAM from :func:`cam_parts` (the reference of Exercise 8.1, 08_visualisation_and_demo):
+    ``feature_maps (N, h, w, K) @ kernel[:, class_index]``, then :func:`normalise_heatmaps` to
+    ``size = (H, W)``. Returns ``(N, H, W)`` in [0, 1]."""
     kernel = np.asarray(kernel, dtype=np.float32)
     class_index = _check_class_index(class_index, kernel.shape[1])
     return normalise_heatmaps(np.asarray(feature_maps, dtype=np.float32) @ kernel[:, class_index],
@@ -209,13 +141,9 @@ def cam_from_parts(feature_maps, kernel, class_index: int, size) -> np.ndarray:
 
 def cam_parts(model, images, layer_name: str | None = None, head: str | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
-    """What CAM weights: ``(feature_maps, kernel)`` of a GAP + Dense classifier.
-
-    Taught in 08_visualisation_and_demo (the inputs of Exercise 8.3). ``feature_maps``: the
-    maps ``A_k`` of ``layer_name`` (default :func:`find_last_conv_layer`) for ``images``,
-    ``(N, h, w, K)``; ``kernel``: the Dense weights ``w_kc``, ``(K, n_classes)``. Arguments as in
-    :func:`cam`; ``ValueError`` when the Dense layer is not fed by the global average of the maps.
-    """
+    """What CAM weights: ``(feature_maps (N, h, w, K), kernel (K, n_classes))``. Taught in
+    08_visualisation_and_demo (the inputs of Exercise 8.3). Arguments and ``ValueError`` as in
+    :func:`cam`."""
     batch, _ = _as_batch(images)
     feature_model, dense = _parts(model, layer_name, head)
     if dense is None:
@@ -232,12 +160,9 @@ def cam_parts(model, images, layer_name: str | None = None, head: str | None = N
 
 
 def gradcam_weights(gradients) -> np.ndarray:
-    """Grad-CAM's channel weights: the spatial mean of the gradients of each feature map.
-
-    Taught in 08_visualisation_and_demo (Exercise 8.1). ``gradients``: ``(height, width,
-    channels)`` -> ``(channels,)``, or a batch ``(n, height, width, channels)`` -> ``(n,
-    channels)``.
-    """
+    """Grad-CAM's channel weights: the spatial mean of each feature map's gradients. Taught in
+    08_visualisation_and_demo (Exercise 8.1). ``(h, w, channels)`` -> ``(channels,)``, or
+    ``(n, h, w, channels)`` -> ``(n, channels)``."""
     gradients = np.asarray(gradients, dtype=np.float64)
     if gradients.ndim not in (3, 4):
         raise ValueError(f"gradients must be (height, width, channels) or (n, height, width, "
@@ -247,16 +172,8 @@ def gradcam_weights(gradients) -> np.ndarray:
 
 def grad_cam(model, image, layer_name: str | None = None, class_index: int = 1,
              head: str | None = None) -> np.ndarray:
-    """Grad-CAM heatmap in [0, 1] at the image size. Taught in 08_visualisation_and_demo.
-
-    With ``tf.GradientTape``: the gradient of the class score with respect to the maps ``A_k`` of
-    ``layer_name``, averaged over space (:func:`gradcam_weights`), weights the maps;
-    ``ReLU(sum_k alpha_k A_k)`` is resized bilinearly and divided by its maximum. The class score
-    is the LOGIT (before softmax) when the model ends with a Dense layer, as in the Grad-CAM
-    paper; otherwise the model's output for ``class_index``.
-
-    Arguments as in :func:`cam`; ``layer_name`` may be any layer with feature-map output.
-    """
+    """Grad-CAM heatmap in [0, 1] at the image size, of the LOGIT when the model ends with a Dense
+    layer. Taught in 08_visualisation_and_demo. Arguments as in :func:`cam`."""
     batch, single = _as_batch(image)
     heatmaps = grad_cam_from_parts(gradcam_parts(model, layer_name, head), batch, class_index)
     return heatmaps[0] if single else heatmaps
@@ -264,12 +181,8 @@ def grad_cam(model, image, layer_name: str | None = None, class_index: int = 1,
 
 def grad_cam_from_parts(score_model, images, class_index: int = 1) -> np.ndarray:
     """Grad-CAM from :func:`gradcam_parts`' ``score_model`` (the reference of Exercise 8.3,
-    taught in 08_visualisation_and_demo): differentiate ``scores[:, class_index]`` with respect
-    to the maps under a ``tf.GradientTape``, weight each map by the spatial mean of its gradient
-    (:func:`gradcam_weights`), sum over channels and :func:`normalise_heatmaps` to the images'
-    size. ``images``: ``(N, H, W, 3)``. Returns ``(N, H, W)`` in [0, 1]."""
+    08_visualisation_and_demo). ``images``: ``(N, H, W, 3)``; returns ``(N, H, W)`` in [0, 1]."""
     import tensorflow as tf
-
     batch, _ = _as_batch(images)
     with tf.GradientTape() as tape:
         maps, scores = score_model(tf.convert_to_tensor(batch))
@@ -285,16 +198,10 @@ def grad_cam_from_parts(score_model, images, class_index: int = 1) -> np.ndarray
 
 
 def gradcam_parts(model, layer_name: str | None = None, head: str | None = None):
-    """``score_model(images) -> (feature_maps, class_scores)``: what Grad-CAM differentiates.
-
-    Taught in 08_visualisation_and_demo (the input of Exercise 8.4). ``feature_maps``: the maps
-    of ``layer_name`` (default :func:`find_last_conv_layer`), ``(N, h, w, K)``; ``class_scores``:
-    the LOGITS ``(N, n_classes)`` when the model ends with a Dense layer (the input of its
-    softmax), else the model's output. Both are TensorFlow tensors computed in inference mode, so
-    a ``tf.GradientTape`` around the call can differentiate the scores with respect to the maps.
-    """
+    """``score_model(images) -> (feature_maps (N, h, w, K), class_scores)``: what Grad-CAM
+    differentiates (scores: LOGITS when the model ends with a Dense layer). Taught in
+    08_visualisation_and_demo (Exercise 8.4)."""
     from keras import ops
-
     feature_model, dense = _parts(model, layer_name, head)
 
     def score_model(images):
@@ -308,13 +215,10 @@ def gradcam_parts(model, layer_name: str | None = None, head: str | None = None)
 
 
 def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
-    """The heatmap, coloured with ``cmap``, blended over the image: uint8 ``(H, W, 3)``.
-
-    Taught in 08_visualisation_and_demo. ``image``: ``(H, W, 3)`` in [0, 255]; ``heatmap``:
-    ``(h, w)`` in [0, 1] (resized to the image when sizes differ); ``alpha``: heatmap opacity.
-    """
+    """The heatmap, coloured with ``cmap``, blended over the image: uint8 ``(H, W, 3)``. Taught in
+    08_visualisation_and_demo. ``heatmap``: ``(h, w)`` in [0, 1], resized to the image when sizes
+    differ; ``alpha``: heatmap opacity."""
     import matplotlib
-
     image = np.asarray(image, dtype=np.float32)
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != 3:
@@ -325,7 +229,6 @@ def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarra
         raise ValueError(f"alpha must be in [0, 1]; got {alpha}.")
     if heatmap.shape != image.shape[:2]:
         import tensorflow as tf
-
         heatmap = tf.image.resize(heatmap[..., None], image.shape[:2]).numpy()[..., 0]
     colours = matplotlib.colormaps[cmap](np.clip(heatmap, 0, 1))[..., :3] * 255.0
     blended = (1.0 - alpha) * np.clip(image, 0, 255) + alpha * colours
@@ -333,14 +236,8 @@ def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarra
 
 
 def inside_fraction(heatmaps, masks) -> np.ndarray:
-    """Share of each heatmap's mass that lies inside the lesion mask: ``sum(h * m) / sum(h)``.
-
-    Taught in 08_visualisation_and_demo: it puts a number on Fig. 9's "the attention is on the
-    lesion". Compare it with the lesion's share of the image (``masks.mean()``), which is what a
-    heatmap spread evenly over the image would score. ``heatmaps``: ``(N, H, W)`` or ``(H, W)``
-    in [0, 1]; ``masks``: the same shape, any binary encoding (0/255, bool, 0/1). An all-zero
-    heatmap scores NaN.
-    """
+    """Share of each heatmap's mass inside the lesion mask, ``sum(h * m) / sum(h)`` (NaN for an
+    all-zero heatmap). Taught in 08_visualisation_and_demo (Fig. 9 as a number)."""
     heatmaps = np.asarray(heatmaps, dtype=np.float64)
     masks = np.asarray(masks)
     if heatmaps.shape != masks.shape:
@@ -358,13 +255,9 @@ def inside_fraction(heatmaps, masks) -> np.ndarray:
 
 
 def pointing_game(heatmaps, masks) -> float:
-    """Share of images whose heatmap PEAK lies inside the lesion (Zhang et al., 2016). Taught in
-    08_visualisation_and_demo (the reference of Exercise 8.5).
-
-    ``heatmaps``: ``(N, H, W)``; ``masks``: the same shape, 0/255, 0/1 or bool (lesion: ``> 0.5``).
-    The peak is the first maximum in row-major order (``np.argmax``); an all-zero heatmap points
-    nowhere and counts as a miss.
-    """
+    """Share of images whose heatmap PEAK (first ``np.argmax``) lies inside the lesion (Zhang et
+    al., 2016). Taught in 08_visualisation_and_demo (Exercise 8.5). ``heatmaps``: ``(N, H, W)``;
+    ``masks``: same shape, lesion ``> 0.5``. An all-zero heatmap counts as a miss."""
     heatmaps = np.asarray(heatmaps, dtype=np.float64)
     lesion = np.asarray(masks, dtype=np.float64) > 0.5
     if heatmaps.shape != lesion.shape or heatmaps.ndim != 3:
@@ -376,35 +269,26 @@ def pointing_game(heatmaps, masks) -> float:
     return float(hits.mean())
 
 
-# --------------------------------------------------------------------------- features, t-SNE
-
 def extract_features(model, images, layer_name: str | None = None,
                      batch_size: int = 32) -> np.ndarray:
     """Features ``(N, D)`` of ``images`` at ``layer_name``. Taught in 08_visualisation_and_demo.
-
-    Default layer: the pooled feature vector the classification head reads (a DC model's shared
-    backbone output, ``avg_pool`` of a ``build_classifier`` model) -- the features the paper's
-    Fig. 10 clusters. Any layer's output is flattened to one row per image.
-    """
+    Default: the pooled vector the classification head reads (Fig. 10's features). Any layer's
+    output is flattened to one row per image."""
     import keras
-
     batch, _ = _as_batch(images)
     backbone = _nested_backbone(model)
+    source = model if backbone is None else backbone
     if backbone is not None:
-        source = backbone
         output = backbone.get_layer(layer_name).output if layer_name else backbone.output
+    elif layer_name is None:
+        dense = _head_layer(model, None)
+        if dense is None:
+            raise ValueError(f"{model.name!r} has no Dense head; pass layer_name.")
+        output = dense.input
     else:
-        source = model
-        if layer_name is None:
-            dense = _head_layer(model, None)
-            if dense is None:
-                raise ValueError(f"{model.name!r} has no Dense head; pass layer_name.")
-            output = dense.input
-        else:
-            output = model.get_layer(layer_name).output
+        output = model.get_layer(layer_name).output
     extractor = keras.Model(source.inputs[0], output)
-    # Eager calls in batches: for a notebook's few hundred images this is faster than
-    # extractor.predict, which first traces a graph (seconds per model on a CPU).
+    # Eager batches: faster than extractor.predict, which first traces a graph.
     features = [np.asarray(extractor(batch[start:start + batch_size], training=False))
                 for start in range(0, len(batch), batch_size)]
     return np.concatenate(features).astype(np.float32).reshape(len(batch), -1)
@@ -427,25 +311,16 @@ def _nearly_identical(array: np.ndarray) -> bool:
 
 
 def tsne_embedding(features, seed: int = 0, perplexity: float | None = None) -> np.ndarray:
-    """2-D t-SNE embedding ``(N, 2)`` of features (scikit-learn). Taught in
-    08_visualisation_and_demo (Fig. 10).
-
-    ``features``: one row per image (any trailing shape is flattened: raw pixels work). Each
-    column is standardised; above 50 dimensions PCA first reduces to 50 (the usual t-SNE
-    recipe: faster, less noise). ``perplexity`` -- roughly the number of neighbours each point
-    attends to -- defaults to ``min(30, (N - 1) / 3)`` (at least 2), since it must stay below N.
-    When every row is (nearly) the same there is nothing to embed: all points are returned at
-    the origin, with a warning.
-    """
+    """2-D t-SNE embedding ``(N, 2)`` of standardised features (PCA to 50 first above 50
+    dimensions). Taught in 08_visualisation_and_demo. Perplexity: ``min(30, (N - 1) / 3)``, at least
+    2. (Nearly) identical rows: all points at the origin, with a warning."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
-
     array = _features_2d(features)
     n = len(array)
     if n < 4:
         raise ValueError(f"t-SNE needs at least 4 points; got {n}.")
-    if _nearly_identical(array):
-        # e.g. an untrained network whose BatchNorm statistics map every image to one vector
+    if _nearly_identical(array):  # e.g. an untrained network's BatchNorm statistics
         warnings.warn("All feature vectors are (nearly) identical: there is nothing for t-SNE to "
                       "embed, so every point is placed at the origin.", UserWarning, stacklevel=2)
         return np.zeros((n, 2), dtype=np.float32)
@@ -463,16 +338,9 @@ def tsne_embedding(features, seed: int = 0, perplexity: float | None = None) -> 
 
 
 def silhouette(features_or_embedding, labels) -> float:
-    """Mean silhouette coefficient (Euclidean) of labelled points, in [-1, 1].
-
-    Taught in 08_visualisation_and_demo. For each point, ``a`` = mean distance to the other
-    points of its class, ``b`` = mean distance to the points of the nearest other class,
-    ``s = (b - a) / max(a, b)``: near 1 when classes form tight, separate clusters, near 0 when
-    they overlap. It turns Fig. 10's "the classes cluster" into a number. Points that are all
-    the same up to float rounding (an untrained network) score 0, as identical points do.
-    """
+    """Mean silhouette coefficient (Euclidean) in [-1, 1], ``s = (b - a) / max(a, b)``. Taught in
+    08_visualisation_and_demo (Fig. 10's clusters as a number); (nearly) identical points: 0."""
     from sklearn.metrics import silhouette_score
-
     array = _features_2d(features_or_embedding, "features_or_embedding")
     labels = np.asarray(labels).reshape(-1)
     if labels.size != len(array):

@@ -1,20 +1,12 @@
 """TFLite export: the paper's stated future work (running the lightweight models on a phone).
 
 Taught in 08_visualisation_and_demo (section 8: the fusion as one TFLite file);
-``course export --profile P --model NAME`` runs it on the fusions, the best U-Net or any model a
-notebook saved (README, "GPU"; docs/GPU.md). Three steps:
-
-- :func:`export_tflite` converts a Keras model with ``tf.lite.TFLiteConverter.from_keras_model``
-  (still shipped by TensorFlow 2.21) to ``float32``, ``float16`` (weights stored as float16,
-  about half the size) or ``int8`` (weights and activations quantised to 8 bits with a
-  representative dataset of training images, about a quarter of the size; inputs and outputs
-  stay float32 so the model is used like the Keras one);
-- :func:`tflite_predict` runs the ``.tflite`` file with the LiteRT interpreter: the
-  ``ai-edge-litert`` package when installed (``pip install ai-edge-litert``, the interpreter's new
-  home), else ``tf.lite.Interpreter``, which TensorFlow 2.21 still ships but marks as deprecated
-  (its deprecation warning is silenced here, the fallback is reported by :func:`interpreter_name`);
-- :func:`compare_with_keras` measures what the conversion costs: the largest output difference,
-  file size, CPU latency per image, and (with labels) the change in the challenge's metrics.
+``course export --profile P --model NAME`` runs it on any saved model (README, "GPU";
+docs/GPU.md). :func:`export_tflite` converts with ``tf.lite.TFLiteConverter`` to float32, float16
+(about half the size) or int8 (about a quarter; inputs and outputs stay float32);
+:func:`tflite_predict` runs the file with ``ai-edge-litert`` when installed, else the deprecated
+``tf.lite.Interpreter`` (:func:`interpreter_name` says which); :func:`compare_with_keras` measures
+what the conversion costs (output difference, size, CPU latency, metric change).
 """
 from __future__ import annotations
 
@@ -38,12 +30,10 @@ MAX_REPRESENTATIVE = 200
 
 @contextlib.contextmanager
 def _native_output_silenced():
-    """Silence what TensorFlow's C++ code writes straight to the process's stdout/stderr
-    ("fully_quantize: 0, ...", "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."),
-    which Python's redirect_stdout cannot catch. Python exceptions still propagate."""
+    """Silence what TensorFlow's C++ code writes straight to file descriptors 1 and 2
+    ("INFO: Created TensorFlow Lite XNNPACK delegate ..."), which redirect_stdout cannot catch."""
     import os
     import sys
-
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -116,15 +106,9 @@ def _replace_policies(value):
 
 def as_float32(model):
     """``model`` itself when every layer computes in float32; else a float32 copy with the same
-    weights.
-
-    A model trained with mixed precision (``lab``/``paper`` on a GPU) keeps its
-    ``mixed_float16`` layer policies when saved, and the TFLite converter rejects the float16
-    arithmetic ("Could not translate MLIR to FlatBuffer"). Its weights are float32 anyway, so a
-    copy built with float32 policies computes the same function in full precision.
-    """
+    weights (the TFLite converter rejects a mixed-precision model's float16 arithmetic: "Could
+    not translate MLIR to FlatBuffer")."""
     import keras
-
     policies = {getattr(getattr(layer, "dtype_policy", None), "name", "float32")
                 for layer in model._flatten_layers()}
     if not policies & set(_MIXED_POLICIES):
@@ -139,16 +123,10 @@ def as_float32(model):
 
 def export_tflite(model, path, quantization: str = "float32", representative_images=None
                   ) -> Path:
-    """Convert the single-input Keras ``model`` to TFLite and write it to ``path``.
-
-    ``quantization``: ``"float32"`` (no change), ``"float16"`` (float16 weights) or ``"int8"``
-    (8-bit weights and activations; needs ``representative_images``, e.g. 100 training images
-    ``(N, H, W, 3)`` in the model's input range, on which the converter measures activation
-    ranges). Returns the path. A mixed-precision model is converted through its float32 copy
-    (:func:`as_float32`). The converter's console chatter is swallowed.
-    """
+    """Convert the single-input Keras ``model`` to TFLite, write it to ``path`` and return the
+    path. ``"int8"`` needs ``representative_images`` (e.g. 100 training images ``(N, H, W, 3)`` in
+    the model's input range) to calibrate the activations."""
     import tensorflow as tf
-
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got "
                          f"{quantization!r}.")
@@ -165,8 +143,8 @@ def export_tflite(model, path, quantization: str = "float32", representative_ima
             raise ValueError("int8 quantization needs representative_images: about 100 "
                              "training images (N, H, W, 3) in the model's input range, on "
                              "which the converter calibrates the activations.")
-        samples = _check_images(representative_images, "representative_images")
-        samples = samples[:MAX_REPRESENTATIVE]
+        samples = _check_images(representative_images,
+                                "representative_images")[:MAX_REPRESENTATIVE]
         expected = tuple(model.inputs[0].shape[1:])
         if tuple(samples.shape[1:]) != expected:
             raise ValueError(f"representative_images have shape {samples.shape[1:]} but the "
@@ -216,18 +194,12 @@ def tflite_predict(path, images, num_threads: int | None = None) -> np.ndarray:
 
 def compare_with_keras(model, path, images, labels=None, num_threads: int | None = None,
                        masks=None) -> dict:
-    """How far the TFLite file at ``path`` is from the Keras ``model`` on ``images``.
-
-    Returns ``max_abs_diff`` (largest output difference), ``size_bytes`` (TFLite file),
-    ``latency_ms_per_image`` (median TFLite CPU latency, one image per call, after one warm-up
-    call) and ``keras_latency_ms_per_image`` (the same for ``model.predict_on_batch``),
-    ``agreement`` (fraction of images with the same arg-max class) and ``interpreter``.
-    With binary ``labels`` and a 2-column output, also ``keras_scores``, ``tflite_scores``
-    (:func:`course_lib.metrics.classification_scores`) and ``score_change`` (TFLite - Keras).
-    For a segmentation model (output ``(N, H, W, 1)``) ``agreement`` is the fraction of pixels
-    on the same side of 0.5, and with ``masks`` (truth, ``(N, H, W)``, e.g. 0/255 uint8 at the
-    model's size) the scores are :func:`course_lib.metrics.segmentation_scores` (JA, DC, ...).
-    """
+    """How far the TFLite file at ``path`` is from the Keras ``model`` on ``images``: a dict of
+    ``max_abs_diff``, ``size_bytes``, ``latency_ms_per_image`` and ``keras_latency_ms_per_image``
+    (median, one image per call, after a warm-up), ``agreement`` (same arg-max class; for a
+    segmentation output ``(N, H, W, 1)``: pixels on the same side of 0.5), ``interpreter``; with
+    binary ``labels`` (classification) or ``masks`` ``(N, H, W)`` (segmentation) also
+    ``keras_scores``, ``tflite_scores`` and ``score_change`` (TFLite - Keras)."""
     images = _check_images(images)
     if masks is not None and np.asarray(masks).shape[:3] != images.shape[:3]:
         raise ValueError(f"masks have shape {np.asarray(masks).shape} but the model's maps are "
@@ -243,16 +215,12 @@ def compare_with_keras(model, path, images, labels=None, num_threads: int | None
         keras_outputs.append(np.asarray(model.predict_on_batch(image[None]))[0])
         keras_seconds.append(time.perf_counter() - start)
     reference = np.stack(keras_outputs).astype(np.float32)
-    result = {
-        "max_abs_diff": float(np.max(np.abs(lite - reference))),
-        "size_bytes": path.stat().st_size,
-        "latency_ms_per_image": 1000 * statistics.median(seconds),
-        "keras_latency_ms_per_image": 1000 * statistics.median(keras_seconds),
-        "n_images": len(images),
-        "interpreter": interpreter_name(),
-    }
+    result = {"max_abs_diff": float(np.max(np.abs(lite - reference))),
+              "size_bytes": path.stat().st_size,
+              "latency_ms_per_image": 1000 * statistics.median(seconds),
+              "keras_latency_ms_per_image": 1000 * statistics.median(keras_seconds),
+              "n_images": len(images), "interpreter": interpreter_name()}
     from . import metrics
-
     keras_scores = tflite_scores = None
     if reference.ndim == 2:
         result["agreement"] = float(np.mean(lite.argmax(1) == reference.argmax(1)))

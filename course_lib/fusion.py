@@ -1,19 +1,9 @@
 """Model fusion: weighted averages of probabilities, the weight chosen on validation.
 
-Taught in 07_fusion (paper sections IV.A.3 and IV.B.2, Tables VII and XI). The paper fuses
-DC-MobileNetV1 with DC-DenseNet121 (melanoma probabilities) and U-MobileNetV1 with
-U-DenseNet121 (lesion probability maps) by a weighted average, equal weights being the default::
-
-    p_fused = w * p_a + (1 - w) * p_b
-
-Everything that CHOOSES something -- the weight ``w`` (:func:`search_weight`), a decision
-threshold (:func:`threshold_for_sensitivity`) -- is meant for the VALIDATION split. Choosing it
-on the test split would report the best of many tries as if it were one honest measurement.
-
-The module also answers "what does the fusion cost?" (:func:`model_size`, :func:`fusion_size`:
-parameters and float32 megabytes; the paper quotes 42M for the classification fusion and 80M for
-the segmentation fusion) and finds the two members of each fusion among the models that earlier
-notebooks saved (:func:`get_member`).
+Taught in 07_fusion (paper sections IV.A.3 and IV.B.2, Tables VII and XI): DC-MobileNetV1 +
+DC-DenseNet121 and U-MobileNetV1 + U-DenseNet121, ``p_fused = w * p_a + (1 - w) * p_b``, equal
+weights by default. Choose ``w`` and thresholds on the VALIDATION split, never on test. The paper
+quotes 42M (classification) and 80M (segmentation) for the fusions' sizes (:func:`fusion_size`).
 """
 from __future__ import annotations
 
@@ -23,11 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "DEFAULT_GRID", "FUSIONS", "SMOKE_SUBSTITUTES", "Member",
-    "weighted_average", "weight_scores", "search_weight", "classification_metric",
-    "segmentation_metric", "sensitivity_specificity_curve", "threshold_for_sensitivity",
-    "model_size", "fusion_size", "get_member", "member_probabilities", "member_prob_maps",
-    "predict_members", "chosen_weight", "fused_model", "mean_jaccard",
+    "DEFAULT_GRID", "FUSIONS", "SMOKE_SUBSTITUTES", "Member", "weighted_average", "weight_scores",
+    "search_weight", "classification_metric", "segmentation_metric", "threshold_for_sensitivity",
+    "sensitivity_specificity_curve", "model_size", "fusion_size", "get_member", "chosen_weight",
+    "member_probabilities", "member_prob_maps", "predict_members", "fused_model", "mean_jaccard",
     "fuse_at_original_size", "sensitivity_specificity",
 ]
 
@@ -40,9 +29,8 @@ FUSIONS = {
     "unet-fusion": ("unet-mobilenet", "unet-densenet121"),  # Tables VIII / XI, segmentation
 }
 
-#: Smoke profile only: saved models of earlier notebooks that stand in for a DenseNet member
-#: that was not trained there (DenseNet-121 is too slow for the smoke budget), in order of
-#: preference. The notebook prints which one was used.
+#: Profiles without large models: saved models that stand in for an untrained DenseNet member,
+#: in order of preference (the notebook prints which one was used).
 SMOKE_SUBSTITUTES = {
     "dc-densenet121": ("dc-mobilenet-focal", "mobilenet", "mobilenet-noaug"),
     "unet-densenet121": ("unet-mobilenet-focal", "unet-mobilenet-noaug"),
@@ -52,7 +40,6 @@ _TIE_TOLERANCE = 1e-12
 
 
 # --------------------------------------------------------------------------- fusion
-
 def _as_array(values, what: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
@@ -66,25 +53,15 @@ def _as_array(values, what: str) -> np.ndarray:
 def weighted_average(probabilities: Sequence, weights: Sequence[float] | None = None
                      ) -> np.ndarray:
     """Fuse same-shape probability arrays by a weighted average. Taught in 07_fusion.
-
-    Args:
-        probabilities: a list of arrays of one shape -- melanoma probabilities ``(N,)``,
-            softmax outputs ``(N, 2)`` or probability maps ``(N, H, W)`` / ``(N, H, W, 1)``.
-        weights: one non-negative number per array; they are normalised to sum 1, so
-            ``[1, 3]`` means 0.25 / 0.75. ``None`` gives equal weights (the paper's default).
-
-    Returns the fused float64 array, of the common shape. Raises ``ValueError`` when the list is
-    empty, the shapes differ, the number of weights differs from the number of arrays, a weight
-    is negative or not finite, or the weights sum to zero.
-    """
+    ``weights``: one non-negative number per array, normalised to sum 1 (``[1, 3]`` means
+    0.25 / 0.75); ``None`` gives equal weights (the paper's default). Returns float64."""
     if isinstance(probabilities, np.ndarray) or not isinstance(probabilities, Sequence):
         raise ValueError("probabilities must be a list of arrays, one per model, e.g. "
                          "weighted_average([p_mobilenet, p_densenet], [0.5, 0.5]).")
     if len(probabilities) == 0:
         raise ValueError("probabilities is empty: pass one array per model to fuse.")
     arrays = [_as_array(p, f"probabilities[{i}]") for i, p in enumerate(probabilities)]
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
+    if len({a.shape for a in arrays}) != 1:
         raise ValueError(f"all probability arrays must have the same shape; got "
                          f"{[a.shape for a in arrays]}. Predict every model on the same images "
                          "(and the same image size for probability maps).")
@@ -118,19 +95,14 @@ def _check_grid(grid) -> np.ndarray:
 def weight_scores(prob_a, prob_b, y_true, metric: Callable, grid=None,
                   fuse: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``metric(y_true, w * prob_a + (1 - w) * prob_b)`` for every ``w`` of ``grid``.
-
-    Taught in 07_fusion (the "metric vs w" plot). Returns ``(grid, scores)`` as float arrays;
-    a metric that is undefined for some ``w`` may return NaN there. ``fuse(probabilities,
-    weights)`` computes the weighted average (default :func:`weighted_average`; 07_fusion passes
-    the student's Exercise 7.1).
-    """
+    Taught in 07_fusion (the "metric vs w" plot). Returns ``(grid, scores)``; a score may be NaN.
+    ``fuse(probabilities, weights)`` replaces :func:`weighted_average` (07 passes Exercise 7.1)."""
     fuse = weighted_average if fuse is None else fuse
     if not callable(metric):
         raise ValueError("metric must be a function metric(y_true, y_score) -> float (higher is "
                          "better), e.g. fusion.classification_metric('AP').")
     grid = _check_grid(grid)
-    prob_a = _as_array(prob_a, "prob_a")
-    prob_b = _as_array(prob_b, "prob_b")
+    prob_a, prob_b = _as_array(prob_a, "prob_a"), _as_array(prob_b, "prob_b")
     if prob_a.shape != prob_b.shape:
         raise ValueError(f"prob_a has shape {prob_a.shape} but prob_b has {prob_b.shape}; the two "
                          "models must be predicted on the same images.")
@@ -141,24 +113,11 @@ def weight_scores(prob_a, prob_b, y_true, metric: Callable, grid=None,
 
 def search_weight(prob_a, prob_b, y_true, metric: Callable, grid=None,
                   fuse: Callable | None = None) -> float:
-    """The weight ``w`` of ``prob_a`` that maximises ``metric(y_true, w·a + (1 − w)·b)``.
-
-    Taught in 07_fusion. Call it on VALIDATION predictions, never on the test split.
-
-    Args:
-        prob_a, prob_b: predictions of the two models on the same images (any shape: melanoma
-            probabilities ``(N,)`` or probability maps ``(N, H, W)``).
-        y_true: what ``metric`` compares with (labels, or true masks for segmentation).
-        metric: ``metric(y_true, fused) -> float``, higher is better, e.g.
-            :func:`classification_metric` ``("AP")`` or :func:`segmentation_metric` ``("JA")``
-            (a per-image mean Jaccard index).
-        grid: the weights to try, all in [0, 1] (default :data:`DEFAULT_GRID`, step 0.05).
-
-    Ties: among the weights whose score equals the best (within 1e-12), the one closest to 0.5
-    wins -- equal weights, the paper's default, unless the data say otherwise; when two are
-    equally close (e.g. 0.4 and 0.6) the smaller one. Weights with a NaN score are skipped;
-    ``ValueError`` when every score is NaN. ``fuse``: as in :func:`weight_scores`.
-    """
+    """The weight ``w`` of ``prob_a`` that maximises ``metric(y_true, w·a + (1 − w)·b)``
+    (higher is better), e.g. :func:`classification_metric` ``("AP")`` or :func:`segmentation_metric`
+    ``("JA")``. Taught in 07_fusion. Call it on VALIDATION predictions, never on test. Ties (within
+    1e-12): the weight closest to 0.5 wins (the paper's default), then the smaller one. NaN scores
+    are skipped; ``ValueError`` when all are NaN."""
     grid, scores = weight_scores(prob_a, prob_b, y_true, metric, grid, fuse)
     valid = ~np.isnan(scores)
     if not valid.any():
@@ -173,12 +132,9 @@ def search_weight(prob_a, prob_b, y_true, metric: Callable, grid=None,
 
 def classification_metric(name: str = "AP", threshold: float = 0.5) -> Callable:
     """``metric(y_true, y_score) -> float`` for :func:`search_weight`: one ISIC score.
-
-    Taught in 07_fusion. ``name``: "AP" (ISIC 2016's ranking metric, default), "AUC", "AC",
-    "SE", "SP" or "AP_interp" (see :func:`course_lib.metrics.classification_scores`).
-    """
+    Taught in 07_fusion. ``name``: "AP" (the ranking metric, default), "AUC", "AC", "SE", "SP"
+    or "AP_interp" (see :func:`course_lib.metrics.classification_scores`)."""
     from . import metrics
-
     if name not in metrics.CLASSIFICATION_METRICS:
         raise ValueError(f"Unknown classification metric {name!r}; choose one of "
                          f"{', '.join(metrics.CLASSIFICATION_METRICS)}.")
@@ -196,12 +152,8 @@ def classification_metric(name: str = "AP", threshold: float = 0.5) -> Callable:
 
 def segmentation_metric(name: str = "JA", threshold: float = 0.5) -> Callable:
     """``metric(true_masks, prob_maps) -> float``: the per-image mean of one ISIC segmentation
-    score (JA by default, the challenge's ranking metric) after thresholding at ``> threshold``.
-
-    Taught in 07_fusion: with it, :func:`search_weight` picks the weight of two U-Nets.
-    """
+    score (JA by default, the ranking metric) of ``prob_maps > threshold``. Taught in 07_fusion."""
     from . import metrics
-
     if name not in metrics.SEGMENTATION_METRICS:
         raise ValueError(f"Unknown segmentation metric {name!r}; choose one of "
                          f"{', '.join(metrics.SEGMENTATION_METRICS)}.")
@@ -217,16 +169,9 @@ def segmentation_metric(name: str = "JA", threshold: float = 0.5) -> Callable:
 
 def mean_jaccard(true_masks, prob_maps, threshold: float = 0.5) -> float:
     """Per-image Jaccard index of ``prob_maps > threshold`` against the true masks, averaged
-    over the images: ISIC 2016's segmentation ranking metric. Taught in 07_fusion (the
-    reference of Exercise 7.3, the metric of the segmentation weight search).
-
-    ``true_masks``: ``(N, H, W)`` or ``(N, H, W, 1)`` (or a list of 2-D masks) in any binary
-    encoding -- 0/255 uint8, 0/1 float, bool (:func:`course_lib.metrics.binarize`);
-    ``prob_maps``: matching probability maps. An image whose truth and prediction are both
-    empty scores 1.
-    """
+    over the images. Taught in 07_fusion (reference of Exercise 7.3). ``true_masks`` in any
+    binary encoding (:func:`course_lib.metrics.binarize`); both masks empty scores 1."""
     from . import metrics
-
     scores = []
     for truth, prob in zip(list(true_masks), list(prob_maps), strict=True):
         lesion = metrics.binarize(np.squeeze(np.asarray(truth)))
@@ -237,25 +182,16 @@ def mean_jaccard(true_masks, prob_maps, threshold: float = 0.5) -> float:
 
 
 def fuse_at_original_size(prob_maps: Sequence, weights: Sequence[float], sizes) -> list:
-    """Fuse segmentation members' probability maps and bring each fused map back to its
-    original mask size: the paper's segmentation fusion, scored by the challenge rule.
-    Taught in 07_fusion (the reference of Exercise 7.4).
-
-    ``prob_maps``: one array per model, ``(N, h, w)`` or ``(N, h, w, 1)`` at the model's input
-    size; ``weights``: one per model (normalised, as :func:`weighted_average`); ``sizes``: one
-    ``(height, width)`` per image. The maps are averaged pixel by pixel FIRST, then each fused
-    map is resized bilinearly (:func:`course_lib.models.unet.upsample_probabilities`) -- the
-    caller thresholds at 0.5. Returns a list of N float32 arrays of shape ``sizes[i]``.
-    """
+    """Fuse segmentation probability maps FIRST, then resize each fused map bilinearly to its
+    ``sizes[i]`` (one ``(height, width)`` per image). Taught in 07_fusion (Exercise 7.4).
+    Returns a list of N float32 arrays; the caller thresholds at 0.5."""
     from .models.unet import upsample_probabilities
-
     squeezed = [np.asarray(p, dtype=np.float64) for p in prob_maps]
     squeezed = [p[..., 0] if p.ndim == 4 else p for p in squeezed]
     return upsample_probabilities(weighted_average(squeezed, weights), sizes)
 
 
 # --------------------------------------------------------------------------- thresholds
-
 def _labels_and_scores(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
     truth = np.asarray(y_true).reshape(-1)
     score = np.asarray(y_score, dtype=np.float64)
@@ -273,11 +209,8 @@ def _labels_and_scores(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sensitivity_specificity_curve(y_true, y_score, thresholds=None) -> dict:
-    """Sensitivity and specificity at each threshold (melanoma when ``score > threshold``,
-    strict, as the challenge scores). Taught in 07_fusion (the SE/SP trade-off plot).
-
-    ``thresholds`` defaults to 0, 0.01, ..., 1. Returns ``{"threshold", "SE", "SP"}`` arrays.
-    """
+    """SE and SP at each threshold (melanoma when ``score > threshold``, strict). Taught in
+    07_fusion. ``thresholds``: default 0, 0.01, ..., 1. Returns ``{"threshold", "SE", "SP"}``."""
     truth, score = _labels_and_scores(y_true, y_score)
     thresholds = (np.linspace(0.0, 1.0, 101) if thresholds is None
                   else np.asarray(thresholds, dtype=np.float64).reshape(-1))
@@ -289,27 +222,17 @@ def sensitivity_specificity_curve(y_true, y_score, thresholds=None) -> dict:
 
 
 def sensitivity_specificity(y_true, y_score, threshold: float = 0.5) -> tuple[float, float]:
-    """``(SE, SP)`` of the rule "melanoma when ``score > threshold``" (strict, as the challenge
-    scores). Taught in 07_fusion (the reference of Exercise 7.5). With no melanoma (no benign
-    lesion) in ``y_true``, SE (SP) is 1.0, as in :func:`sensitivity_specificity_curve`."""
+    """``(SE, SP)`` of the rule "melanoma when ``score > threshold``" (strict); an empty class
+    scores 1.0. Taught in 07_fusion (the reference of Exercise 7.5)."""
     curve = sensitivity_specificity_curve(y_true, y_score, [float(threshold)])
     return float(curve["SE"][0]), float(curve["SP"][0])
 
 
 def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
     """The highest decision threshold whose sensitivity reaches ``target``. Taught in 07_fusion.
-
-    Melanoma is the rare, dangerous class: missing one costs more than a false alarm, so one
-    may lower the challenge's 0.5 until (on VALIDATION data) at least ``target`` of the
-    melanomas are caught, keeping the threshold as high as possible so that specificity drops
-    as little as possible.
-
-    With the strict rule ``score > t``: let ``k = ceil(target * n_melanoma)`` and ``s`` the k-th
-    highest melanoma score. Any ``t < s`` catches at least k melanomas; the function returns the
-    midpoint between ``s`` and the next lower score of any image (or just below ``s`` when no
-    score is lower), so that the images on either side stay where they are. Raises
-    ``ValueError`` when ``target`` is not in (0, 1] or there is no melanoma in ``y_true``.
-    """
+    Use VALIDATION data. With ``k = ceil(target * n_melanoma)`` and ``s`` the k-th highest
+    melanoma score, returns the midpoint between ``s`` and the next lower score of any image
+    (just below ``s`` when none is lower)."""
     target = float(target)
     if not 0.0 < target <= 1.0:
         raise ValueError(f"target must be a sensitivity in (0, 1], e.g. 0.9; got {target}.")
@@ -321,30 +244,23 @@ def threshold_for_sensitivity(y_true, y_score, target: float = 0.9) -> float:
     k = math.ceil(target * positives.size - 1e-9)
     kth = positives[k - 1]
     lower = score[score < kth]
-    if lower.size:
-        return float((kth + lower.max()) / 2.0)
-    return float(np.nextafter(kth, -np.inf))
+    return float((kth + lower.max()) / 2.0) if lower.size else float(np.nextafter(kth, -np.inf))
 
 
 # --------------------------------------------------------------------------- model size
-
 def model_size(model) -> dict:
     """Parameters and float32 size of one Keras model. Taught in 07_fusion.
-
     Returns ``{"params", "trainable", "megabytes"}``: ``params`` counts every weight (BatchNorm
-    moving statistics included), ``megabytes`` is ``params * 4 / 2**20`` -- what a weights-only
-    float32 file holds, the unit of the paper's "32M", "48M" (Table VIII), "42M" and "80M".
-    """
+    moving statistics included); ``megabytes = params * 4 / 2**20``, the unit of the paper's
+    "32M", "48M" (Table VIII), "42M" and "80M"."""
     params = int(model.count_params())
     trainable = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
     return {"params": params, "trainable": trainable, "megabytes": params * 4 / 2**20}
 
 
 def fusion_size(models: Mapping) -> dict:
-    """:func:`model_size` of every member plus their ``"total"``. Taught in 07_fusion.
-
-    ``models``: ``{name: keras model}``. A fusion runs every member, so it costs the sum.
-    """
+    """:func:`model_size` of every ``{name: keras model}`` plus their ``"total"`` (a fusion
+    runs every member). Taught in 07_fusion."""
     if not isinstance(models, Mapping) or not models:
         raise ValueError("models must be a non-empty dict {name: keras model}.")
     sizes = {name: model_size(model) for name, model in models.items()}
@@ -354,11 +270,9 @@ def fusion_size(models: Mapping) -> dict:
 
 
 def chosen_weight(profile, fusion_name: str) -> float | None:
-    """The weight 07_fusion chose on validation for ``fusion_name`` ("fusion" or
-    "unet-fusion"), read from its result record; None when 07 has not run in this profile.
-    Taught in 08_visualisation_and_demo (which reuses the weights instead of choosing again)."""
+    """The weight 07_fusion chose on validation for ``fusion_name``, read from its result record;
+    None when 07 has not run in this profile. Taught in 08_visualisation_and_demo."""
     from . import results
-
     for record in results.load_results(profile, notebook="07_fusion"):
         weight = (record.get("extra") or {}).get("weight")
         if record.get("model") == fusion_name and isinstance(weight, (int, float)):
@@ -368,18 +282,11 @@ def chosen_weight(profile, fusion_name: str) -> float | None:
 
 def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
     """The fusion as ONE single-input Keras model: ``image -> w * a(image) + (1 - w) * b(image)``.
-
-    Taught in 08_visualisation_and_demo (section 8). For deployment (TFLite: ``course export
-    --model fusion``) and serving: one file, one call.
-    ``model_a``/``model_b`` are :class:`Member` objects (a DC member through its chosen head,
-    a U-Net as it is) or single-input Keras models with the same input and output shapes
-    (softmax ``(N, 2)`` for classification, probability maps ``(N, H, W, 1)`` for segmentation).
-    ``weight`` is ``w`` for ``model_a`` -- the one 07_fusion chose on validation
-    (:func:`chosen_weight`).
-    """
+    Taught in 08_visualisation_and_demo (section 8; ``course export --model fusion``).
+    ``model_a``/``model_b``: :class:`Member` objects or single-input Keras models with the same
+    input and output shapes; ``weight`` is ``w`` for ``model_a`` (:func:`chosen_weight`)."""
     import keras
     from keras import layers
-
     weight = float(weight)
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must lie in [0, 1]; got {weight}.")
@@ -412,17 +319,9 @@ def fused_model(model_a, model_b, weight: float = 0.5, name: str = "fusion"):
 
 
 # --------------------------------------------------------------------------- members
-
 class Member:
-    """One model of a fusion, with where it came from. Taught in 07_fusion.
-
-    ``name``: the member's role (e.g. "dc-densenet121"); ``model``: the Keras model (a DC model,
-    a single-input classifier or a U-Net); ``source``: what was actually used (differs from
-    ``name`` for a stand-in); ``note``: one line for the notebook; ``head``: the DC head
-    used at test time (None otherwise); ``trained_here``: True when the notebook trained it;
-    ``stand_in``: True when it is not the paper's member (smoke profile only); ``base``: for
-    the mirrored-image stand-in, the member it mirrors (None otherwise).
-    """
+    """One model of a fusion, with where it came from (``source`` differs from ``name`` for a
+    stand-in; ``base``: the member a mirrored stand-in mirrors). Taught in 07_fusion."""
 
     def __init__(self, name: str, model, source: str, note: str, *, head: str | None = None,
                  trained_here: bool = False, stand_in: bool = False, base=None):
@@ -443,7 +342,6 @@ class Member:
     def classifier(self):
         """A single-input model image -> softmax (a DC model through ``head``), e.g. for CAM."""
         from .models import dc_classifier
-
         return dc_classifier(self.model, self.head or "cls1") if self.is_dc else self.model
 
     def __repr__(self) -> str:
@@ -452,14 +350,12 @@ class Member:
 
 def _saved(profile, name: str) -> bool:
     from . import train
-
     return train.saved_model_path(profile, name).exists()
 
 
 def _recorded_head(profile, name: str) -> str | None:
     """The head notebook 04/05 chose on validation for DC model ``name`` (from its record)."""
     from . import results
-
     for record in results.load_results(profile, task="classification"):
         head = (record.get("extra") or {}).get("head")
         if record.get("model") == name and head in ("cls1", "cls2"):
@@ -471,7 +367,6 @@ def _flipped(model, segmentation: bool, name: str):
     """``model`` applied to the left-right mirrored image (and its map mirrored back)."""
     import keras
     from keras import layers, ops
-
     inputs = keras.Input(model.inputs[0].shape[1:], name="image")
     mirrored = layers.Lambda(lambda x: ops.flip(x, axis=2), name="mirror")(inputs)
     outputs = model(mirrored)
@@ -486,8 +381,6 @@ def _train_small(profile, name: str, splits, seed: int):
     import dataclasses
 
     from . import recipes
-
-    size = splits.image_size
     backbone = name.split("-")[1]
     if name.startswith("unet-"):
         model, _, _ = recipes.train_unet(backbone, splits, dataclasses.replace(profile, seed=seed),
@@ -497,36 +390,23 @@ def _train_small(profile, name: str, splits, seed: int):
         raise ValueError(f"Don't know how to train {name!r}: fusion members are 'dc-<backbone>' "
                          "or 'unet-<backbone>' models.")
     train_pairs, val_pairs = recipes.dc_pair_sequences(splits, profile, seed=seed)
-    smoke = profile.name == "smoke"
     model, _, _ = recipes.train_dc_model(
-        backbone, train_pairs, val_pairs, dataclasses.replace(profile, image_size=size),
-        name=name, seed=seed, steps_per_epoch=4 if smoke else None, fresh=True, verbose=0)
+        backbone, train_pairs, val_pairs,
+        dataclasses.replace(profile, image_size=splits.image_size), name=name, seed=seed,
+        steps_per_epoch=4 if profile.name == "smoke" else None, fresh=True, verbose=0)
     return model
 
 
 def get_member(profile, name: str, splits=None, *, train_if_missing: bool = True) -> Member:
     """The fusion member ``name``, loaded from ``runs/<profile>/models/`` when an earlier
     notebook saved it. Taught in 07_fusion (used again in 08_visualisation_and_demo).
-
-    When it is missing:
-
-    1. a profile without ``large_models`` (smoke, laptop), DenseNet-121 member (notebooks 04
-       and 06 skip it there):
-       the first SAVED model of :data:`SMOKE_SUBSTITUTES` stands in (e.g. notebook 05's
-       DC-MobileNetV1 trained with focal loss); if none is saved, the MobileNet member applied
-       to the mirrored image (test-time augmentation: no training at all). The note says so.
-    2. otherwise, with ``train_if_missing``, the profile's version is trained here with the
-       recipe of notebook 04 / 06 and saved under ``name`` (``splits`` required; slow: in
-       the normal course order the notebooks that train it come first).
-    3. otherwise ``FileNotFoundError`` saying which notebook to run.
-
-    DC models use the head their notebook chose on validation (read from its result record),
-    else the head :func:`course_lib.models.select_head` picks on ``splits``' validation part,
-    else "cls1".
-    """
+    When it is missing: without ``large_models``, a DenseNet-121 member is replaced by the first
+    saved model of :data:`SMOKE_SUBSTITUTES`, else by the MobileNet member on the mirrored
+    image; otherwise, with ``train_if_missing``, it is trained here (``splits`` required);
+    otherwise ``FileNotFoundError``. DC models use the head recorded by their notebook, else
+    :func:`course_lib.models.select_head` on ``splits``, else "cls1"."""
     from . import config, train
     from .models import select_head
-
     profile = config.as_profile(profile)
     segmentation = name.startswith("unet-")
     if _saved(profile, name):
@@ -599,13 +479,9 @@ def member_prob_maps(member: Member, images, batch_size: int = 16) -> np.ndarray
 
 def predict_members(members: Mapping, splits, parts=("val", "test")) -> dict:
     """``{member name: {part: predictions}}`` for the validation and test images of ``splits``.
-
-    Taught in 07_fusion. Melanoma probabilities ``(N,)`` for classifiers, probability maps
-    ``(N, H, W)`` for U-Nets. Each model predicts all parts in ONE call (one graph trace).
-    """
+    Taught in 07_fusion. Each model predicts all parts in ONE call (one graph trace)."""
     arrays = {"train": splits.x_train, "val": splits.x_val, "test": splits.x_test}
-    unknown = set(parts) - set(arrays)
-    if unknown:
+    if unknown := set(parts) - set(arrays):
         raise ValueError(f"parts must be among {sorted(arrays)}; got {sorted(unknown)}.")
     images = np.concatenate([arrays[part] for part in parts])
     bounds = np.cumsum([0] + [len(arrays[part]) for part in parts])

@@ -1,29 +1,21 @@
 """``course grade``: grade students' exercise notebooks by calling the registered checks.
 
 Taught to teachers in docs/TEACHING.md. Each submitted notebook runs in a fresh child process
-(:mod:`course_lib.grade_runner`) in the ``smoke`` profile, in a clean temporary working folder,
-with a time limit per cell, a time limit per notebook and a memory limit. After the notebook's
-cells have run, the child imports ``course_lib.checks`` again from disk and calls the check of
-every exercise with the student's own function. Printed output is never read, so a faked
-"✓ ... passed" line, a deleted or edited check cell, or a redefined ``checks.run`` changes
-nothing: a submission gets exactly the grades its functions earn.
+(:mod:`course_lib.grade_runner`: smoke profile, clean temporary folder, time and memory limits);
+the child then imports ``course_lib.checks`` again from disk and calls every exercise's check on
+the student's own function, so faked printed output or edited check cells change nothing. The
+exercises come from the matching SOLUTION notebook (by the file name's ``NN``, else the title).
+**Submissions are untrusted code**: the limits stop accidents and the usual cheats, not an
+attacker; grade in a container or a throw-away account.
 
-Which exercises a notebook has comes from the SOLUTION notebook it corresponds to (matched by
-the ``NN`` prefix of the file name, else by the notebook's title): every ``# Exercise N.M``
-header cell, and the function name its check cell passes (``checks.run("N.M", name)``).
-
-**Submissions are untrusted code.** The limits here stop accidents (endless loops, a cell that
-eats memory) and the usual cheats, not an attacker: run the grader in a container or a
-throw-away account (docs/TEACHING.md).
-
-Statuses: ``passed``, ``failed`` (wrong answer), ``not_implemented`` (the body still raises
-``NotImplementedError``), ``error`` (the function raised, or the check could not run),
-``missing`` (no such function after the notebook ran), ``timeout`` (the check, or the whole
-notebook, ran past its limit), ``unknown`` (no check registered under the id), ``unmatched``
-(the file matches no solution notebook).
+Statuses: ``passed``, ``failed``, ``not_implemented`` (the body still raises
+``NotImplementedError``), ``error``, ``missing`` (no such function after the notebook ran),
+``timeout``, ``unknown`` (no check registered under the id), ``unmatched`` (the file matches no
+solution notebook).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -47,13 +39,11 @@ import nbformat
 from .exercises import exercise_header
 from .notebook_lint import CHECKED_FUNCTION
 
-__all__ = [
-    "STATUSES", "Limits", "Submission", "NotebookGrade", "Grade", "solution_exercises",
-    "notebook_title", "match_solution", "collect_submissions", "grade_notebook",
-    "grade_submissions", "summarize", "write_csv", "write_summary_csv", "render_markdown",
-    "summary_path", "GradingIntegrityError", "library_fingerprint", "training_cells",
-    "TRAINING_CALL",
-]
+__all__ = ["STATUSES", "Limits", "Submission", "NotebookGrade", "Grade", "solution_exercises",
+           "notebook_title", "match_solution", "collect_submissions", "grade_notebook",
+           "grade_submissions", "summarize", "write_csv", "write_summary_csv", "render_markdown",
+           "summary_path", "GradingIntegrityError", "library_fingerprint", "training_cells",
+           "TRAINING_CALL"]
 
 STATUSES = ("passed", "failed", "not_implemented", "error", "missing", "timeout", "unknown",
             "unmatched")
@@ -195,15 +185,9 @@ def _safe_extract(archive: Path, dest: Path) -> None:
 
 
 def collect_submissions(paths: list[str | Path], workdir: Path | None = None) -> list[Submission]:
-    """Turn the command line into notebooks to grade.
-
-    - a folder is one student (the folder's name): every ``*.ipynb`` inside, recursively
-      (``.ipynb_checkpoints`` skipped);
-    - a ``.zip`` is one student (the archive's name): its ``*.ipynb`` members, extracted into
-      ``workdir``;
-    - a single ``.ipynb`` is graded on its own; the student is its parent folder's name, so
-      ``submissions/alice/00_setup.ipynb submissions/alice/01_data.ipynb`` count as one student.
-    """
+    """Turn the command line into notebooks to grade. A folder is one student (its name; every
+    ``*.ipynb`` inside, recursively); a ``.zip`` is one student (the archive's name; its notebooks
+    are extracted into ``workdir``); a lone ``.ipynb`` belongs to its parent folder's student."""
     found: list[Submission] = []
     for raw in paths:
         path = Path(raw).expanduser()
@@ -247,21 +231,12 @@ def _rlimits(limits: Limits) -> dict:
 def _child_env(tmp: Path, data_dir: Path | None, root: Path, shared: Path,
                runs_dir: Path | None = None) -> dict:
     env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
-    env.update({
-        "HOME": str(tmp / "home"),
-        "TMPDIR": str(tmp / "tmp"),
-        "COURSE_PROFILE": "smoke",
-        "COURSE_RUNS_DIR": str(runs_dir if runs_dir is not None else tmp / "runs"),
-        "COURSE_DATA_DIR": str(data_dir if data_dir is not None else tmp / "data"),
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": str(shared / "matplotlib"),
-        "PYTHONPATH": str(root),
-        "PYTHONHASHSEED": "0",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "CUDA_VISIBLE_DEVICES": "",
-    })
+    env.update({"HOME": str(tmp / "home"), "TMPDIR": str(tmp / "tmp"), "COURSE_PROFILE": "smoke",
+                "COURSE_RUNS_DIR": str(runs_dir if runs_dir is not None else tmp / "runs"),
+                "COURSE_DATA_DIR": str(data_dir if data_dir is not None else tmp / "data"),
+                "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(shared / "matplotlib"),
+                "PYTHONPATH": str(root), "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""})
     for folder in ("home", "tmp", "runs", "work"):
         (tmp / folder).mkdir(parents=True, exist_ok=True)
     return env
@@ -276,10 +251,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, OSError):
-        try:
+        with contextlib.suppress(OSError):
             proc.kill()
-        except OSError:
-            pass
 
 
 class GradingIntegrityError(RuntimeError):
@@ -287,13 +260,11 @@ class GradingIntegrityError(RuntimeError):
 
 
 def library_fingerprint(root: Path, solution: Path | None = None) -> dict[str, str]:
-    """sha256 of the files that decide a notebook's grades: ``course_lib/checks/__init__.py``,
-    the grader, and — for ``solution`` ``solutions/NN_x.ipynb`` — ``checks/nbNN.py`` and the
-    solution itself (without ``solution``: every check module and solution notebook). Compared
-    before and after each run, and with the start of the session, to notice a submission that
-    rewrote them."""
+    """sha256 of the files that decide a notebook's grades: ``checks/__init__.py``, the grader,
+    and ``checks/nbNN.py`` plus the solution for ``solution`` (without it: every check module and
+    solution notebook). Compared before and after each run to notice a submission that rewrote
+    them."""
     import hashlib
-
     root = Path(root)
     paths = [root / "course_lib" / "checks" / "__init__.py",
              root / "course_lib" / "grade_runner.py"]
@@ -310,16 +281,14 @@ def library_fingerprint(root: Path, solution: Path | None = None) -> dict[str, s
     return out
 
 
-#: Calls that train a model in the notebooks: ``model.fit(``, ``train.fit(``,
-#: ``recipes.train_dc_model(``, ``recipes.train_unet(``, ``fusion.get_member(`` (trains missing
-#: members), a notebook's own ``train_baseline(``.
+#: Calls that train a model: ``.fit(``, ``train_*(`` (recipes, a notebook's own),
+#: ``fusion.get_member(`` (trains missing members).
 TRAINING_CALL = re.compile(r"\.fit\(|\btrain_\w*\(|\bget_member\(")
 
 
 def training_cells(nb) -> list[int]:
-    """Indices of code cells that train a model (:data:`TRAINING_CALL`): skipped by
-    ``course grade --fast``. Exercise cells and check cells are never skipped; later cells that
-    need what a skipped cell made fail quickly, which changes no grade."""
+    """Indices of code cells that train a model (:data:`TRAINING_CALL`), skipped by
+    ``course grade --fast``; exercise and check cells never are."""
     skip = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and TRAINING_CALL.search(cell.source) \
@@ -329,9 +298,8 @@ def training_cells(nb) -> list[int]:
 
 
 def _write_spec(nb, tmp: Path, exercises: list[dict], limits: Limits, fast: bool) -> Path:
-    """Write the submitted notebook to ``tmp/work`` and the child's instructions to
-    ``tmp/spec.json`` (the exercises to grade, the limits, the cells ``--fast`` skips); the
-    spec's path."""
+    """Write the notebook to ``tmp/work`` and the child's instructions to ``tmp/spec.json``;
+    return the spec's path."""
     nb_path = tmp / "work" / "submission.ipynb"
     nbformat.write(nb, str(nb_path))
     skip = training_cells(nb) if fast else []
@@ -348,9 +316,8 @@ def _write_spec(nb, tmp: Path, exercises: list[dict], limits: Limits, fast: bool
 
 def _run_child(spec_path: Path, tmp: Path, env: dict, limits: Limits,
                python: str | None) -> tuple[subprocess.Popen, bool, float, deque]:
-    """Run :mod:`course_lib.grade_runner` on ``spec_path`` until it ends or ``timeout + grace``
-    has passed, then kill its process group. ``(process, killed, seconds, output tail)``: killed
-    is True when the time ran out; the tail holds the last 256 KB of output, in chunks."""
+    """Run :mod:`course_lib.grade_runner` on ``spec_path`` for at most ``timeout + grace``, then
+    kill its process group. ``(process, killed, seconds, tail of the output in chunks)``."""
     began = time.monotonic()
     proc = subprocess.Popen([python or sys.executable, "-m", "course_lib.grade_runner",
                              str(spec_path)], cwd=tmp / "work", env=env,
@@ -397,8 +364,8 @@ def _read_report(result_file: Path) -> dict | None:
 
 def _not_graded_reason(report: dict | None, killed: bool, returncode: int | None,
                        limits: Limits, progress: Path, output_tail: str) -> str:
-    """Why no grades came back: the time limit (and the cell it stopped in, from the child's
-    ``progress`` file), the child's own failure, its exit code or signal, or likely memory."""
+    """Why no grades came back: the time limit (and the cell it stopped in), the child's own
+    failure, its exit code or signal, or likely memory."""
     if killed:
         why = (f"the notebook did not finish within {limits.timeout + limits.grace:.0f} s "
                "and was stopped")
@@ -421,8 +388,8 @@ def _not_graded_reason(report: dict | None, killed: bool, returncode: int | None
 
 def _record_report(result: NotebookGrade, report: dict, exercises: list[dict], limits: Limits,
                    row: Callable[[str, str, str], Grade]) -> None:
-    """Fill ``result`` from the child's report: a grade per exercise (``error`` for one that
-    came back without), the cells, and notes on failed cells and cells the time limit skipped."""
+    """Fill ``result`` from the child's report: a grade per exercise (``error`` if none came
+    back), the cells, and notes on failed or skipped cells."""
     by_id = {g["id"]: g for g in report["grades"]}
     for exercise in exercises:
         grade = by_id.get(exercise["id"], {"status": "error",
@@ -443,11 +410,10 @@ def grade_notebook(submission: Submission, solution: Path | None, *, root: Path,
                    baseline: dict | None = None, python: str | None = None) -> NotebookGrade:
     """Run one submitted notebook in a child process and grade its exercises.
 
-    ``runs_dir`` (default: a fresh one) is the notebook's ``COURSE_RUNS_DIR``; the notebooks of
-    one student share one, in course order, so that 07 finds the models 03–06 saved.
-    ``baseline``: :func:`library_fingerprint` at the start of the grading session; the files
-    that decide this notebook's grades must still match it after the run (default: match
-    their state before the run). :class:`GradingIntegrityError` otherwise."""
+    ``runs_dir``: the notebook's ``COURSE_RUNS_DIR`` (one student's notebooks share one, so 07
+    finds the models 03–06 saved). ``baseline``: :func:`library_fingerprint` at the start of the
+    session, which the graded files must still match after the run (default: their state before
+    it); :class:`GradingIntegrityError` otherwise."""
     result = NotebookGrade(submission, solution)
     notebook = solution.stem if solution is not None else ""
 
@@ -495,8 +461,8 @@ def grade_notebook(submission: Submission, solution: Path | None, *, root: Path,
 
 
 def _cell_notes(cells: list[dict], shown_errors: int = 3) -> list[str]:
-    """Notes on cells that timed out or had a syntax error (all of them) and on cells that
-    raised (the first ``shown_errors``; later ones are mostly NameErrors that follow)."""
+    """Notes on every cell that timed out or had a syntax error and on the first
+    ``shown_errors`` cells that raised (later ones are mostly NameErrors that follow)."""
     notes, errors = [], 0
     labels = {"timeout": "timed out", "error": "raised", "syntax_error": "has a syntax error"}
     for cell in cells:
@@ -517,11 +483,9 @@ def _cell_notes(cells: list[dict], shown_errors: int = 3) -> list[str]:
 def grade_submissions(paths: list[str | Path], *, root: Path, limits: Limits = Limits(),
                       data_dir: Path | None = None, fast: bool = False, jobs: int = 1,
                       progress=None) -> list[NotebookGrade]:
-    """Grade every notebook of every submission: each student's notebooks one after the other
-    in course order (sharing a runs folder), ``jobs`` students at a time. The result is in the
-    order of the command line."""
+    """Grade every notebook of every submission, ``jobs`` students at a time (each student's in
+    course order, sharing a runs folder); the result is in command-line order."""
     from concurrent.futures import ThreadPoolExecutor
-
     solutions = sorted((Path(root) / "solutions").glob("*.ipynb"))
     if not solutions:
         raise FileNotFoundError(f"{root}/solutions holds no notebooks to grade against.")
@@ -564,10 +528,6 @@ def grade_submissions(paths: list[str | Path], *, root: Path, limits: Limits = L
 
 
 # --------------------------------------------------------------------------- output
-def _rows(graded: list[NotebookGrade]) -> list[Grade]:
-    return [g for nb in graded for g in nb.grades]
-
-
 def summarize(graded: list[NotebookGrade]) -> list[dict]:
     """One dict per student: passed, total, percent, notebooks (NN numbers) and notes."""
     students: dict[str, dict] = {}
@@ -604,8 +564,9 @@ def write_csv(graded: list[NotebookGrade], path: str | Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_FIELDS)
-        for g in _rows(graded):
-            writer.writerow([g.student, g.file, g.notebook, g.exercise, g.status, g.message])
+        for nb in graded:
+            for g in nb.grades:
+                writer.writerow([g.student, g.file, g.notebook, g.exercise, g.status, g.message])
     return path
 
 

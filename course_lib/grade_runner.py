@@ -1,31 +1,18 @@
 """The child process of ``course grade``: run ONE submitted notebook, then grade its functions.
 
 Started by :mod:`course_lib.grade` as ``python -m course_lib.grade_runner SPEC_JSON`` in a fresh
-temporary working folder, with resource limits already set. Never run it on a notebook you would
-not run yourself: the notebook's code runs with this process's rights (see docs/TEACHING.md).
-
-What it does, in order:
-
-1. Imports the course library's modules and remembers their attributes and the code of their
-   functions (so a submission that patches ``course_lib`` — ``metrics.jaccard = ...``,
-   ``fn.__code__ = ...`` — is undone before grading).
-2. Executes the notebook's code cells one by one in ONE IPython shell (``!`` and ``%`` lines
-   work as in Jupyter). A cell that raises, has a syntax error or calls ``sys.exit`` is
-   recorded and the next cell runs. A cell still running after ``cell_timeout`` seconds is
-   interrupted (``SIGALRM``) and the next cell runs. When the notebook's time ``budget`` is
-   spent, the remaining cells are skipped and grading starts.
-3. Restores the library, removes every ``course_lib.checks`` module from ``sys.modules`` and
-   imports them again from disk (whatever the notebook did to ``checks.run``, the registry or
-   the check functions does not count), then calls the registered check of every exercise with
-   the function the SOLUTION notebook's check cell names, looked up in the notebook's
-   namespace. Printed output is never read.
-4. Writes the grades and a log of the cells to ``result`` (JSON).
+temporary folder; the notebook's code runs with this process's rights (docs/TEACHING.md). It
+(1) snapshots the course library's attributes and function code, (2) runs the code cells one by
+one in ONE IPython shell, recording errors, interrupting a cell after ``cell_timeout`` s
+(``SIGALRM``) and skipping the rest once the ``budget`` is spent, (3) undoes any patching of the
+library, imports ``course_lib.checks`` again from disk and calls each exercise's check on the
+function the SOLUTION's check cell names (printed output is never read), (4) writes the grades
+and a cell log to ``result`` (JSON).
 
 The spec (JSON) holds ``notebook``, ``result``, ``exercises`` (``[{"id", "function"}]``),
-``cell_timeout``, ``check_timeout``, ``budget`` (seconds for all cells), ``skip_cells``
-(0-based indices of code cells not to run, e.g. training cells with ``--fast``) and ``rlimits``
-(``{"RLIMIT_AS": bytes, ...}``, set by this process on itself before anything else runs);
-optionally ``progress``, a file that holds the index of the cell being run.
+``cell_timeout``, ``check_timeout``, ``budget`` (seconds for all cells), ``skip_cells`` (code
+cells not to run, e.g. training cells with ``--fast``), ``rlimits`` (``{"RLIMIT_AS": bytes, ...}``,
+set first) and optionally ``progress``, a file holding the index of the running cell.
 """
 from __future__ import annotations
 
@@ -76,7 +63,6 @@ def _import_library() -> list[types.ModuleType]:
     """Import every module of course_lib (except the checks and the grader) so that their
     genuine attributes can be remembered before any submitted code runs."""
     import course_lib
-
     modules = [course_lib]
     for info in pkgutil.walk_packages(course_lib.__path__, "course_lib."):
         name = info.name
@@ -144,12 +130,10 @@ def _run_cells(shell, cells, skip, cell_timeout, budget, log, progress=None):
         log.append(entry)
         remaining = budget - (_monotonic() - start)
         if index in skip:
-            entry["status"] = "skipped"
-            entry["error"] = "skipped (--fast: trains a model)"
+            entry.update(status="skipped", error="skipped (--fast: trains a model)")
             continue
         if remaining <= 0:
-            entry["status"] = "skipped"
-            entry["error"] = "not run: the notebook's time limit was reached"
+            entry.update(status="skipped", error="not run: the notebook's time limit was reached")
             continue
         limit = min(cell_timeout, remaining)
         if progress:  # so that the parent can say where a notebook it had to kill was
@@ -176,14 +160,10 @@ def _run_cells(shell, cells, skip, cell_timeout, budget, log, progress=None):
         entry["seconds"] = round(_monotonic() - began, 2)
         if error is not None:
             if isinstance(error, CellTimeout):
-                entry["status"] = "timeout"
-                entry["error"] = f"interrupted after {limit:.0f} s"
-            elif isinstance(error, SyntaxError):
-                entry["status"] = "syntax_error"
-                entry["error"] = _short_error(error)
+                entry.update(status="timeout", error=f"interrupted after {limit:.0f} s")
             else:
-                entry["status"] = "error"
-                entry["error"] = _short_error(error)
+                status = "syntax_error" if isinstance(error, SyntaxError) else "error"
+                entry.update(status=status, error=_short_error(error))
         sys.stdout.flush()
 
 
@@ -269,7 +249,6 @@ def main(argv: list[str] | None = None) -> int:
     saved = _snapshot(_import_library())
     import nbformat
     from IPython.core.interactiveshell import InteractiveShell
-
     with open_file(spec["notebook"], encoding="utf-8") as handle:
         nb = nbformat.read(handle, as_version=4)
     cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]

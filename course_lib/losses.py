@@ -2,27 +2,16 @@
 
 Taught in 05_focal_loss (paper section III.B.4, Eq. 3-5, Table VI).
 
-Focal loss (Lin et al., "Focal Loss for Dense Object Detection", 2017), with p the predicted
-melanoma probability:
+Focal loss (Lin et al. 2017), p the melanoma probability:
 
     FL = -alpha * (1 - p)^gamma * ln(p)          for y = 1 (melanoma)
     FL = -(1 - alpha) * p^gamma * ln(1 - p)      for y = 0 (benign)
 
-alpha weights the classes, (1 - p_t)^gamma turns down the loss of easy examples; gamma = 0 gives
-alpha-weighted cross-entropy. The paper uses alpha = 0.25, gamma = 0.75 for classification.
-
-The paper's printed Eq. (4) has an extra factor (1 - p) in the y = 0 branch -- a typo:
-for y = 0, p = 0.7, alpha = 0.25, gamma = 0.75 the correct loss is 0.691, the printed one 0.207.
-:func:`paper_eq4_focal_loss` implements the printed form so the lesson can show the difference;
-train with :func:`focal_loss` / :func:`categorical_focal_loss`.
-
-Keras 3 has both losses built in: ``keras.losses.BinaryFocalCrossentropy(
-apply_class_balancing=True, alpha=alpha, gamma=gamma)`` (alpha is IGNORED without
-apply_class_balancing=True) and ``keras.losses.CategoricalFocalCrossentropy(alpha=[1 - alpha,
-alpha], gamma=gamma)``; the course's versions agree with them (tests/test_losses.py) and spell
-the formula out.
-
-(Segmentation losses, BCE + Dice of Eq. 6-11, belong to 06_unet_segmentation.)
+The paper's printed Eq. (4) has an extra factor (1 - p) in the y = 0 branch, a typo (y = 0,
+p = 0.7: 0.207 instead of 0.691); :func:`paper_eq4_focal_loss` shows it, do not train with it.
+The course's losses agree with Keras' ``BinaryFocalCrossentropy(apply_class_balancing=True)``
+(alpha is IGNORED without it) and ``CategoricalFocalCrossentropy(alpha=[1 - alpha, alpha])``.
+The segmentation losses (Eq. 6-11, Table X) belong to 06_unet_segmentation.
 """
 from __future__ import annotations
 
@@ -36,8 +25,11 @@ from .paper import SEGMENTATION_FOCAL_ALPHA, SEGMENTATION_FOCAL_GAMMA  # Table X
 
 __all__ = [
     "EPSILON", "BinaryFocalLoss", "CategoricalFocalLoss", "focal_loss", "categorical_focal_loss",
-    "paper_eq4_focal_loss", "focal_loss_numpy", "cross_entropy_numpy",
-    "inverse_frequency_alpha", "numerical_gradient", "autodiff_gradient", "relative_error",
+    "paper_eq4_focal_loss", "focal_loss_numpy", "cross_entropy_numpy", "inverse_frequency_alpha",
+    "numerical_gradient", "autodiff_gradient", "relative_error", "DICE_EPSILON",
+    "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "dice_loss",
+    "binary_crossentropy_per_image", "bce_dice_loss", "SegmentationFocalLoss",
+    "segmentation_focal_loss",
 ]
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] before the logarithm (Keras' epsilon).
@@ -60,9 +52,7 @@ def _check_alpha_gamma(alpha, gamma) -> tuple[float, float]:
 
 
 def _check_sizes(y_true, y_pred, what: str) -> None:
-    """Labels and predictions must hold as many values (dimensions unknown while tracing are
-    let through); otherwise a ValueError naming both shapes instead of TensorFlow's
-    "Incompatible shapes" from deep inside the loss."""
+    """A ValueError naming both shapes when labels and predictions differ in size."""
     true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
     if None in true_shape or None in pred_shape:
         return
@@ -84,11 +74,8 @@ def _match_rank(y_true, y_pred):
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class BinaryFocalLoss(keras.losses.Loss):
-    """Focal loss on the melanoma probability; ``y_pred`` of shape ``(N,)`` or ``(N, 1)``.
-
-    Taught in 05_focal_loss. Made by :func:`focal_loss` and :func:`paper_eq4_focal_loss`.
-    ``paper_eq4=True`` multiplies the y = 0 branch by (1 - p), as the paper's misprinted Eq. (4).
-    """
+    """Focal loss on the melanoma probability ``(N,)`` / ``(N, 1)``. Taught in 05_focal_loss.
+    ``paper_eq4=True``: the paper's misprinted Eq. (4)."""
 
     def __init__(self, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, from_logits=False, paper_eq4=False,
                  epsilon=EPSILON, name="focal_loss", reduction="sum_over_batch_size",
@@ -124,11 +111,7 @@ class BinaryFocalLoss(keras.losses.Loss):
 @keras.saving.register_keras_serializable(package="course_lib")
 class CategoricalFocalLoss(keras.losses.Loss):
     """Focal loss for a 2-way softmax ``(N, 2)`` (column 1 = melanoma), e.g. the DC heads.
-
-    Taught in 05_focal_loss. Made by :func:`categorical_focal_loss`. Labels: one-hot ``(N, 2)``
-    or integer class ids ``(N,)`` / ``(N, 1)``. With two classes and p = y_pred[:, 1] it equals
-    :class:`BinaryFocalLoss`: class 1 is weighted by alpha, class 0 by 1 - alpha.
-    """
+    Taught in 05_focal_loss. Labels one-hot or class ids; equals :class:`BinaryFocalLoss`."""
 
     def __init__(self, alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA, from_logits=False, epsilon=EPSILON,
                  name="categorical_focal_loss", reduction="sum_over_batch_size", dtype=None):
@@ -167,11 +150,7 @@ class CategoricalFocalLoss(keras.losses.Loss):
 def focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA, from_logits: bool = False,
                name: str = "focal_loss") -> BinaryFocalLoss:
     """Lin et al.'s focal loss for a melanoma probability (sigmoid output), a Keras loss.
-
-    Taught in 05_focal_loss. ``y_true`` 0/1, ``y_pred`` the melanoma probability (or a logit
-    with ``from_logits=True``), shape ``(N,)`` or ``(N, 1)``. Defaults: the paper's
-    alpha = 0.25 (weight of melanoma; benign gets 1 - alpha) and gamma = 0.75.
-    """
+    Taught in 05_focal_loss; ``alpha`` weights melanoma (benign: 1 - alpha)."""
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
 
 
@@ -179,32 +158,21 @@ def categorical_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMM
                            from_logits: bool = False,
                            name: str = "categorical_focal_loss") -> CategoricalFocalLoss:
     """Lin et al.'s focal loss for the 2-way softmax heads (cls1 / cls2 of the DC models).
-
-    Taught in 05_focal_loss. Class 1 (melanoma) is weighted by ``alpha``, class 0 by
-    ``1 - alpha``; same numbers as ``keras.losses.CategoricalFocalCrossentropy(alpha=[1 - alpha,
-    alpha], gamma=gamma)``.
-    """
+    Taught in 05_focal_loss; class 1 (melanoma) weighted by ``alpha``, class 0 by 1 - alpha."""
     return CategoricalFocalLoss(alpha=alpha, gamma=gamma, from_logits=from_logits, name=name)
 
 
 def paper_eq4_focal_loss(alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
                          name: str = "paper_eq4_focal_loss") -> BinaryFocalLoss:
     """The focal loss AS PRINTED in the paper's Eq. (4) -- with its typo. Do not train with it.
-
-    Taught in 05_focal_loss. The y = 0 branch carries an extra factor (1 - p):
-    ``-(1 - alpha) * p^gamma * (1 - p) * ln(1 - p)``, which shrinks the loss of confident
-    mistakes on benign images (y = 0, p = 0.7, alpha = 0.25, gamma = 0.75: 0.207 instead of
-    0.691). The y = 1 branch is Lin et al.'s.
-    """
+    Taught in 05_focal_loss. The y = 0 branch ``-(1 - alpha) * p^gamma * (1 - p) * ln(1 - p)``
+    shrinks the loss of confident mistakes on benign images (0.207 instead of 0.691)."""
     return BinaryFocalLoss(alpha=alpha, gamma=gamma, from_logits=False, paper_eq4=True, name=name)
 
 
 def focal_loss_numpy(y, p, alpha: float = FOCAL_ALPHA, gamma: float = FOCAL_GAMMA,
                      paper_eq4: bool = False, epsilon: float = EPSILON) -> np.ndarray:
-    """Focal loss per example in plain NumPy (the formula, for tables and hand checks).
-
-    Taught in 05_focal_loss. ``y`` 0/1 labels, ``p`` melanoma probabilities (broadcast
-    together). ``paper_eq4=True`` applies the paper's misprinted y = 0 branch.
+    """Focal loss per example in plain NumPy. Taught in 05_focal_loss.
 
     >>> round(float(focal_loss_numpy(0, 0.7)), 3), round(float(focal_loss_numpy(0, 0.7, paper_eq4=True)), 3)
     (0.691, 0.207)
@@ -226,13 +194,9 @@ def cross_entropy_numpy(y, p, epsilon: float = EPSILON) -> np.ndarray:
     return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
 
 
-
 def inverse_frequency_alpha(labels) -> float:
-    """The inverse-frequency focal-loss alpha for 0/1 ``labels``: the share of benign (0) labels,
-    so that alpha (the weight of melanoma) is large when melanoma is rare (1 : 4 -> 0.8).
-
-    Taught in 05_focal_loss (Exercise 5.2).
-    """
+    """The inverse-frequency focal-loss alpha: the share of benign (0) ``labels`` (1 : 4 -> 0.8).
+    Taught in 05_focal_loss (Exercise 5.2)."""
     labels = np.asarray(labels).reshape(-1)
     if labels.size == 0:
         raise ValueError("inverse_frequency_alpha needs at least one label.")
@@ -241,11 +205,8 @@ def inverse_frequency_alpha(labels) -> float:
 
 def numerical_gradient(f, x, h: float = 1e-5) -> np.ndarray:
     """Central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every element of ``x``.
-
-    Taught in 05_focal_loss (Exercise 5.4, the CS231n gradient check). ``f`` maps an array shaped
-    like ``x`` to one number; ``x`` is not modified (a float64 copy is perturbed). Returns an
-    array shaped like ``x``. The error is O(h^2), against O(h) for forward differences.
-    """
+    Taught in 05_focal_loss (Exercise 5.4, the CS231n gradient check). ``f`` maps an array like
+    ``x`` to one number; ``x`` is not modified. Error O(h^2) (forward differences: O(h))."""
     x = np.array(x, dtype=np.float64)  # a copy: the caller's array stays as it is
     gradient = np.zeros_like(x)
     for index in np.ndindex(x.shape):
@@ -260,14 +221,9 @@ def numerical_gradient(f, x, h: float = 1e-5) -> np.ndarray:
 
 
 def autodiff_gradient(loss, y_true, logits) -> np.ndarray:
-    """The gradient of ``loss(y_true, softmax(logits))`` with respect to ``logits``, by
-    automatic differentiation (``tf.GradientTape``), in float64, as a NumPy array.
-
-    Taught in 05_focal_loss (Exercise 5.5). ``loss`` is a Keras loss (its reduction applies:
-    the default averages over the batch), ``logits`` an ``(N, 2)`` array.
-    """
+    """d loss(y_true, softmax(logits)) / d logits by ``tf.GradientTape``, float64, as NumPy.
+    Taught in 05_focal_loss (Exercise 5.5); the loss's reduction applies."""
     import tensorflow as tf
-
     logits = tf.constant(np.asarray(logits, dtype=np.float64))
     with tf.GradientTape() as tape:
         tape.watch(logits)
@@ -277,26 +233,16 @@ def autodiff_gradient(loss, y_true, logits) -> np.ndarray:
 
 def relative_error(a, b, floor: float = 1e-12) -> float:
     """The CS231n relative error ``max |a - b| / max(|a|, |b|)`` (element-wise, then the worst).
-
-    Taught in 05_focal_loss. About 1e-7 or less: the analytic gradient is right; 1e-4 or more:
-    look for a bug.
-    """
+    Taught in 05_focal_loss: about 1e-7 or less is right, 1e-4 or more a bug."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)))
 
-# =============================================================================================
-# Segmentation losses (06_unet_segmentation): BCE + Dice of Eq. 6-11 and the focal variant of
-# Table X. Each returns ONE value per image, shape (N,); Keras averages them over the batch.
-# =============================================================================================
 
+# ------------------------------------------- segmentation losses (06): ONE value per image, (N,)
 #: The paper's epsilon in the Dice loss (Eq. 10): "set to 1 (avoid division zero)".
 DICE_EPSILON = 1.0
-# Table X's focal loss for segmentation (SEGMENTATION_FOCAL_ALPHA = 0.75: alpha, the paper's
-# theta, weights LESION pixels; SEGMENTATION_FOCAL_GAMMA = 1.25) comes from course_lib.paper.
-
-__all__ += ["DICE_EPSILON", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "dice_loss",
-            "binary_crossentropy_per_image", "bce_dice_loss", "SegmentationFocalLoss",
-            "segmentation_focal_loss"]
+# Table X's SEGMENTATION_FOCAL_ALPHA (0.75, the paper's theta, weighs LESION pixels) and
+# SEGMENTATION_FOCAL_GAMMA (1.25) come from course_lib.paper.
 
 
 def _per_image(y_true, y_pred):
@@ -315,15 +261,9 @@ def _per_image(y_true, y_pred):
 @keras.saving.register_keras_serializable(package="course_lib")
 def dice_loss(y_true, y_pred, epsilon: float = DICE_EPSILON):
     """Eq. (6)-(8) and (10): the Dice loss of EACH image, shape ``(N,)``.
-
-    Taught in 06_unet_segmentation. With P the predicted probabilities and Y the 0/1 truth of
-    one image, summed over its w x h pixels: S1 = sum(P * Y), S2 = sum(Y), S3 = sum(P) and
+    Taught in 06_unet_segmentation. Per image: S1 = sum(P * Y), S2 = sum(Y), S3 = sum(P),
 
         L_Dice = 1 - (2 * S1 + epsilon) / (S2 + S3 + epsilon),   epsilon = 1.
-
-    ``y_true``/``y_pred``: ``(N, H, W)`` or ``(N, H, W, 1)``. Per image, not over the whole
-    batch: a small lesion counts as much as a big one, as in the challenge's per-image JA.
-    An empty truth predicted empty gives 0 (epsilon / epsilon).
     """
     y_true, y_pred = _per_image(y_true, y_pred)
     s1 = ops.sum(y_pred * y_true, axis=-1)
@@ -335,10 +275,7 @@ def dice_loss(y_true, y_pred, epsilon: float = DICE_EPSILON):
 @keras.saving.register_keras_serializable(package="course_lib")
 def binary_crossentropy_per_image(y_true, y_pred, epsilon: float = EPSILON):
     """Eq. (9): the binary cross-entropy averaged over each image's pixels, shape ``(N,)``.
-
-    Taught in 06_unet_segmentation. ``-1/(w h) * sum(Y ln P + (1 - Y) ln(1 - P))``, with P
-    clipped to [epsilon, 1 - epsilon] (Keras' epsilon) so that ln never sees 0.
-    """
+    Taught in 06_unet_segmentation. P is clipped to [epsilon, 1 - epsilon]."""
     y_true, y_pred = _per_image(y_true, y_pred)
     p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
     return -ops.mean(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p), axis=-1)
@@ -347,22 +284,14 @@ def binary_crossentropy_per_image(y_true, y_pred, epsilon: float = EPSILON):
 @keras.saving.register_keras_serializable(package="course_lib")
 def bce_dice_loss(y_true, y_pred):
     """Eq. (11): L_BCE_Dice = L_Dice + L_Cross per image, shape ``(N,)`` -- the paper's U-Net loss.
-
-    Taught in 06_unet_segmentation. Use it directly: ``model.compile(loss=bce_dice_loss)``.
-    The cross-entropy term gives every pixel a gradient; the Dice term measures the overlap of
-    the whole lesion and is insensitive to how much background an image has.
-    """
+    Taught in 06_unet_segmentation. Use it directly: ``model.compile(loss=bce_dice_loss)``."""
     return dice_loss(y_true, y_pred) + binary_crossentropy_per_image(y_true, y_pred)
 
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class SegmentationFocalLoss(BinaryFocalLoss):
     """Lin et al.'s focal loss per pixel, averaged over each image's pixels: shape ``(N,)``.
-
-    Taught in 06_unet_segmentation (Table X). Same formula as :class:`BinaryFocalLoss`, with
-    y = 1 for a lesion pixel: ``-alpha (1 - p)^gamma ln p`` on lesion pixels and
-    ``-(1 - alpha) p^gamma ln(1 - p)`` on background. Made by :func:`segmentation_focal_loss`.
-    """
+    Taught in 06_unet_segmentation (Table X); y = 1 for a lesion pixel."""
 
     def __init__(self, alpha=SEGMENTATION_FOCAL_ALPHA, gamma=SEGMENTATION_FOCAL_GAMMA,
                  from_logits=False, paper_eq4=False, epsilon=EPSILON,
@@ -378,10 +307,6 @@ class SegmentationFocalLoss(BinaryFocalLoss):
 def segmentation_focal_loss(alpha: float = SEGMENTATION_FOCAL_ALPHA,
                             gamma: float = SEGMENTATION_FOCAL_GAMMA,
                             name: str = "segmentation_focal_loss") -> SegmentationFocalLoss:
-    """The focal loss of Table X for a sigmoid U-Net: alpha = 0.75 (the paper's theta, weight of
-    lesion pixels; background gets 0.25), gamma = 1.25. One value per image, shape ``(N,)``.
-
-    Taught in 06_unet_segmentation. The paper found it raises sensitivity but lowers the other
-    four metrics compared with :func:`bce_dice_loss`.
-    """
+    """Table X's focal loss for a sigmoid U-Net: alpha = 0.75 (the paper's theta, weight of
+    lesion pixels), gamma = 1.25; shape ``(N,)``. Taught in 06_unet_segmentation."""
     return SegmentationFocalLoss(alpha=alpha, gamma=gamma, name=name)

@@ -1,29 +1,16 @@
 """The ISIC 2016 challenge metrics, computed exactly as the official scorer does.
 
 Taught in 00_setup_and_metrics. The reference is ImageMarkup/isic-challenge-scoring (tag
-``2016-final`` for the rules, the current scorer for the empty-denominator conventions):
+``2016-final`` for the rules, the current scorer for the empty-denominator conventions).
+Segmentation (Part 1): masks binarised (``> 128`` for 0/255 PNGs), each metric computed PER
+IMAGE, then the MEAN over images; a denominator of 0 scores 1.0::
 
-Segmentation (Part 1)
-    Both masks are binarised (``> 128`` for 0/255 PNGs), the confusion counts TP, FP, FN, TN are
-    taken PER IMAGE, each metric is computed per image, and the challenge reports the MEAN over
-    images (macro average)::
+    AC = (TP + TN) / (TP + FP + FN + TN)      DC = 2 TP / (2 TP + FP + FN)
+    JA = TP / (TP + FP + FN)  (ranking)       SE = TP / (TP + FN)      SP = TN / (TN + FP)
 
-        AC = (TP + TN) / (TP + FP + FN + TN)      accuracy
-        DC = 2 TP / (2 TP + FP + FN)              Dice coefficient
-        JA = TP / (TP + FP + FN)                  Jaccard index (the ranking metric)
-        SE = TP / (TP + FN)                       sensitivity (recall of lesion pixels)
-        SP = TN / (TN + FP)                       specificity
-
-    A denominator of 0 scores 1.0, as the current official scorer does: JA and DC are 1.0 when
-    truth and prediction are both empty, SE is 1.0 when the truth has no lesion pixel, SP is 1.0
-    when the truth is all lesion.
-
-Classification (Part 3, melanoma vs. benign)
-    AC, SE, SP from ``truth > threshold`` and ``score > threshold`` (strict: a score of exactly
-    0.5 is a benign prediction); AUC = ``sklearn.metrics.roc_auc_score``; AP =
-    ``sklearn.metrics.average_precision_score`` (step-wise, scikit-learn >= 0.19) and AP_interp =
-    ``sklearn.metrics.auc(recall, precision)`` (the trapezoid-interpolated AP that the 2016
-    leaderboard was computed with). Both APs are reported so a table can say which one it quotes.
+Classification (Part 3, melanoma vs. benign): AC, SE, SP with strict ``score > threshold``
+(0.5 is benign); AUC = ``sklearn.metrics.roc_auc_score``; AP = ``average_precision_score``
+(step-wise) and AP_interp = ``auc(recall, precision)`` (trapezoid, as the 2016 leaderboard).
 """
 from __future__ import annotations
 
@@ -37,11 +24,10 @@ import numpy as np
 from .paper import MASK_THRESHOLD
 
 __all__ = [
-    "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI",
-    "binarize", "confusion_counts", "segmentation_scores", "segmentation_scores_per_image",
-    "classification_scores", "bootstrap_ci", "bootstrap_mean_ci", "format_scores",
-    "jaccard", "image_scores", "challenge_scores", "threshold_segmentation",
-    "sensitivity_specificity",
+    "SEGMENTATION_METRICS", "CLASSIFICATION_METRICS", "BootstrapCI", "binarize", "confusion_counts",
+    "segmentation_scores", "segmentation_scores_per_image", "classification_scores", "bootstrap_ci",
+    "bootstrap_mean_ci", "format_scores", "jaccard", "image_scores", "challenge_scores",
+    "threshold_segmentation", "sensitivity_specificity",
 ]
 
 #: Keys of :func:`segmentation_scores`, in the order the 2016 leaderboard printed them.
@@ -53,23 +39,11 @@ CLASSIFICATION_METRICS = ("AC", "SE", "SP", "AUC", "AP", "AP_interp")
 _NEEDS_BOTH_CLASSES = frozenset({"SE", "SP", "AUC", "AP", "AP_interp"})
 
 
-# --------------------------------------------------------------------------------------------
-# Segmentation
-# --------------------------------------------------------------------------------------------
+# -------------------------------------------------------------------------------- segmentation
 def binarize(mask) -> np.ndarray:
     """Turn one mask into a 2-D boolean lesion map. Taught in 00_setup_and_metrics.
-
-    The rule depends on the dtype:
-
-    * ``bool``: taken as is;
-    * integers (``uint8`` PNGs of 0/255, ``uint16``, ``int64`` ...): ``mask > 128``, the official
-      ISIC rule, so 128 is background and 129 is lesion;
-    * floats (a sigmoid output): ``mask > 0.5``, so exactly 0.5 is background.
-
-    An ``(H, W, 1)`` array is squeezed to ``(H, W)``. An integer mask that holds only 0 and 1
-    gives an all-background map under the ``> 128`` rule, so it triggers a warning: multiply it
-    by 255 or pass ``mask.astype(bool)``.
-    """
+    ``bool`` as is; integers ``> 128`` (the ISIC rule: 128 is background); floats ``> 0.5``.
+    ``(H, W, 1)`` is squeezed. An integer mask of only 0 and 1 warns (it is all background)."""
     array = np.asarray(mask)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -98,12 +72,9 @@ def binarize(mask) -> np.ndarray:
 
 
 def confusion_counts(true_mask, pred_mask) -> tuple[int, int, int, int]:
-    """Pixel counts ``(TP, FP, FN, TN)`` of one image. Taught in 00_setup_and_metrics.
-
-    Both masks go through :func:`binarize` and must have the same (height, width).
-    """
-    truth = binarize(true_mask)
-    prediction = binarize(pred_mask)
+    """Pixel counts ``(TP, FP, FN, TN)`` of one image (masks through :func:`binarize`).
+    Taught in 00_setup_and_metrics."""
+    truth, prediction = binarize(true_mask), binarize(pred_mask)
     if truth.shape != prediction.shape:
         raise ValueError(f"Truth mask shape {truth.shape} != prediction shape "
                          f"{prediction.shape}; resize the prediction to the truth mask's size "
@@ -117,8 +88,7 @@ def confusion_counts(true_mask, pred_mask) -> tuple[int, int, int, int]:
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, with 1.0 where the denominator is 0 (official convention)."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
+    numerator, denominator = (np.asarray(v, dtype=np.float64) for v in (numerator, denominator))
     out = np.ones(np.broadcast(numerator, denominator).shape, dtype=np.float64)
     np.divide(numerator, denominator, out=out, where=denominator > 0)
     return out
@@ -126,13 +96,8 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _metrics_from_counts(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     tp, fp, fn, tn = (np.asarray(c, dtype=np.float64) for c in (tp, fp, fn, tn))
-    return {
-        "AC": _ratio(tp + tn, tp + fp + fn + tn),
-        "DC": _ratio(2 * tp, 2 * tp + fp + fn),
-        "JA": _ratio(tp, tp + fp + fn),
-        "SE": _ratio(tp, tp + fn),
-        "SP": _ratio(tn, tn + fp),
-    }
+    return {"AC": _ratio(tp + tn, tp + fp + fn + tn), "DC": _ratio(2 * tp, 2 * tp + fp + fn),
+            "JA": _ratio(tp, tp + fp + fn), "SE": _ratio(tp, tp + fn), "SP": _ratio(tn, tn + fp)}
 
 
 def _mask_list(masks, which: str) -> list:
@@ -148,8 +113,7 @@ def _mask_list(masks, which: str) -> list:
 
 def _all_counts(true_masks, pred_masks) -> np.ndarray:
     """(images, 4) int64 array of TP, FP, FN, TN."""
-    truths = _mask_list(true_masks, "true_masks")
-    predictions = _mask_list(pred_masks, "pred_masks")
+    truths, predictions = _mask_list(true_masks, "true_masks"), _mask_list(pred_masks, "pred_masks")
     if len(truths) != len(predictions):
         raise ValueError(f"Got {len(truths)} truth masks but {len(predictions)} predicted masks; "
                          "pass one prediction per truth mask, in the same order.")
@@ -157,53 +121,28 @@ def _all_counts(true_masks, pred_masks) -> np.ndarray:
         raise ValueError("No masks to score: true_masks and pred_masks are empty.")
     counts = np.zeros((len(truths), 4), dtype=np.int64)
     for index, (truth, prediction) in enumerate(zip(truths, predictions)):
-        truth_shape = np.shape(truth)
-        prediction_shape = np.shape(prediction)
         try:
             counts[index] = confusion_counts(truth, prediction)
         except ValueError as err:
-            raise ValueError(f"Image at index {index} (truth shape {truth_shape}, prediction "
-                             f"shape {prediction_shape}): {err}") from err
+            raise ValueError(f"Image at index {index} (truth shape {np.shape(truth)}, prediction "
+                             f"shape {np.shape(prediction)}): {err}") from err
     return counts
 
 
 def segmentation_scores_per_image(true_masks: Sequence, pred_masks: Sequence
                                   ) -> dict[str, np.ndarray]:
     """Per-image AC, DC, JA, SE, SP as float arrays of length ``len(true_masks)``.
-
-    Taught in 00_setup_and_metrics (used again for bootstrap intervals and to show the hardest
-    images). Same rules as :func:`segmentation_scores`; ``np.argsort(scores["JA"])[:5]`` gives
-    the five worst-segmented images.
-    """
-    counts = _all_counts(true_masks, pred_masks)
-    return _metrics_from_counts(*counts.T)
+    Taught in 00_setup_and_metrics; rules as :func:`segmentation_scores`."""
+    return _metrics_from_counts(*_all_counts(true_masks, pred_masks).T)
 
 
 def segmentation_scores(true_masks: Sequence, pred_masks: Sequence, pooled: bool = False
                         ) -> dict[str, float]:
     """The ISIC 2016 Part 1 scores ``{"AC", "DC", "JA", "SE", "SP"}``. Taught in
-    00_setup_and_metrics.
-
-    ``true_masks`` and ``pred_masks`` are sequences (lists, or arrays of shape
-    ``(images, height, width[, 1])``) of 2-D masks; sizes may differ from image to image but each
-    prediction must match its truth mask. Masks are binarised with :func:`binarize` (uint8
-    ``> 128``, float ``> 0.5``, bool as is).
-
-    Official (``pooled=False``): confusion counts per image, then each metric per image, then the
-    mean over images::
-
-        JA = TP / (TP + FP + FN)          DC = 2 TP / (2 TP + FP + FN)
-        SE = TP / (TP + FN)               SP = TN / (TN + FP)
-        AC = (TP + TN) / (TP + FP + FN + TN)
-
-    A zero denominator scores 1.0 (current official scorer): an empty truth with an empty
-    prediction has JA = DC = 1.0; an image without lesion pixels has SE = 1.0; an all-lesion
-    truth has SP = 1.0.
-
-    ``pooled=True`` sums TP, FP, FN, TN over all pixels of all images first. That is NOT the
-    challenge metric: large lesions dominate, so a model that misses small lesions can have a far
-    higher pooled JA than per-image JA.
-    """
+    00_setup_and_metrics. Masks: sequences of 2-D masks (sizes may differ between images),
+    binarised with :func:`binarize`. Official (``pooled=False``): each metric per image, then
+    the mean. ``pooled=True`` sums the counts over all images first: NOT the challenge metric
+    (large lesions dominate)."""
     if pooled:
         counts = _all_counts(true_masks, pred_masks).sum(axis=0)
         return {key: float(value) for key, value in _metrics_from_counts(*counts).items()}
@@ -211,9 +150,7 @@ def segmentation_scores(true_masks: Sequence, pred_masks: Sequence, pooled: bool
     return {key: float(np.mean(values)) for key, values in per_image.items()}
 
 
-# --------------------------------------------------------------------------------------------
-# One image at a time: the references of the exercises of 00_setup_and_metrics
-# --------------------------------------------------------------------------------------------
+# ------------------------------------ one image at a time: the exercises of 00_setup_and_metrics
 def jaccard(true_mask, pred_mask) -> float:
     """JA = TP / (TP + FP + FN) of ONE image, 1.0 when both masks are empty. Reference of
     exercise 0.1 (00_setup_and_metrics); masks binarised with :func:`binarize`."""
@@ -231,11 +168,9 @@ def challenge_scores(true_masks: Sequence, pred_masks: Sequence,
                      score_image: Callable | None = None) -> dict[str, float]:
     """The challenge's aggregation: ``score_image(truth, prediction)`` (default
     :func:`image_scores`) for every image, then the mean of each metric over the images.
-    Reference of exercise 0.5 (00_setup_and_metrics); masks may differ in size between images.
-    """
+    Reference of exercise 0.5 (00_setup_and_metrics)."""
     score_image = image_scores if score_image is None else score_image
-    truths = _mask_list(true_masks, "true_masks")
-    predictions = _mask_list(pred_masks, "pred_masks")
+    truths, predictions = _mask_list(true_masks, "true_masks"), _mask_list(pred_masks, "pred_masks")
     if len(truths) != len(predictions) or not truths:
         raise ValueError(f"Got {len(truths)} truth masks and {len(predictions)} predicted masks; "
                          "pass one prediction per truth mask (at least one).")
@@ -246,12 +181,8 @@ def challenge_scores(true_masks: Sequence, pred_masks: Sequence,
 def threshold_segmentation(image, tolerance: float = 0.5, max_iterations: int = 100) -> np.ndarray:
     """A segmentation baseline without learning: the iterative (Ridler-Calvard / isodata)
     threshold of the image's brightness. Reference of exercise 0.3 (00_setup_and_metrics).
-
-    ``grey`` = mean of the three channels; start at ``t = grey.mean()``; repeat
-    ``t = (mean(grey[grey < t]) + mean(grey[grey >= t])) / 2`` until ``t`` moves by less than
-    ``tolerance`` (or one side is empty). Lesion = pixels darker than ``t``. Returns a uint8
-    (H, W) mask of 0/255, like the ISIC PNGs.
-    """
+    ``t = (mean(grey[grey < t]) + mean(grey[grey >= t])) / 2`` from ``t = grey.mean()`` until
+    ``t`` moves by less than ``tolerance``. Returns a uint8 0/255 mask (lesion = darker than t)."""
     grey = np.asarray(image, dtype=np.float64)
     if grey.ndim != 3 or grey.shape[-1] != 3:
         raise ValueError(f"image must have shape (height, width, 3); got {grey.shape}.")
@@ -269,9 +200,7 @@ def threshold_segmentation(image, tolerance: float = 0.5, max_iterations: int = 
     return np.where(grey < threshold, 255, 0).astype(np.uint8)
 
 
-# --------------------------------------------------------------------------------------------
-# Classification
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------ classification
 def _as_column(values, name: str, allow_two_columns: bool) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype.kind in "OUSV":
@@ -328,7 +257,6 @@ def _single_metric(key: str, truth: np.ndarray, score: np.ndarray, threshold: fl
     if truth.all() or not truth.any():
         return math.nan
     from sklearn import metrics as skm
-
     labels = truth.astype(np.int64)
     if key == "AUC":
         return float(skm.roc_auc_score(labels, score))
@@ -340,26 +268,10 @@ def _single_metric(key: str, truth: np.ndarray, score: np.ndarray, threshold: fl
 
 def classification_scores(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
     """The ISIC 2016 Part 3 scores ``{"AC", "SE", "SP", "AUC", "AP", "AP_interp"}``.
-
-    Taught in 00_setup_and_metrics.
-
-    ``y_true``: 0/1 labels (ints, bools or floats 0.0/1.0; 1 = melanoma), shape (N,) or (N, 1),
-    or a one-hot (N, 2). ``y_score``: melanoma probability, shape (N,) or (N, 1), or a two-class
-    softmax (N, 2) whose column 1 is taken as the melanoma probability.
-
-    * AC = (TP + TN) / N, SE = TP / (TP + FN), SP = TN / (TN + FP) with strict ``score >
-      threshold`` (a score of exactly 0.5 is a benign prediction). SE (SP) is 1.0 when there is
-      no melanoma (no benign) case, as in the official scorer.
-    * AUC = ``sklearn.metrics.roc_auc_score`` on the raw scores.
-    * AP = ``sklearn.metrics.average_precision_score`` (step-wise sum of precision x recall
-      increments, scikit-learn >= 0.19).
-    * AP_interp = ``sklearn.metrics.auc(recall, precision)`` over ``precision_recall_curve``:
-      the trapezoid-interpolated AP the 2016 leaderboard used. Say which AP a table quotes.
-
-    With only one class in ``y_true`` AUC, AP and AP_interp are undefined: they are NaN and a
-    warning is issued. NaN scores, scores outside [0, 1], labels other than 0/1 and mismatched
-    lengths raise ``ValueError``.
-    """
+    Taught in 00_setup_and_metrics (rules in the module docstring). ``y_true``: 0/1 labels
+    (1 = melanoma), (N,), (N, 1) or one-hot (N, 2); ``y_score``: melanoma probability (N,),
+    (N, 1) or a two-class softmax (N, 2) (column 1). SE (SP) is 1.0 without melanoma (benign)
+    cases. With one class only, AUC, AP and AP_interp are NaN and a warning is issued."""
     threshold = float(threshold)
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number (got {threshold}); the challenge "
@@ -373,17 +285,11 @@ def classification_scores(y_true, y_score, threshold: float = 0.5) -> dict[str, 
     return {key: _single_metric(key, truth, score, threshold) for key in CLASSIFICATION_METRICS}
 
 
-# --------------------------------------------------------------------------------------------
-# Bootstrap confidence intervals
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------ bootstrap confidence intervals
 @dataclasses.dataclass(frozen=True)
 class BootstrapCI:
     """A percentile-bootstrap interval: ``point``, ``low``, ``high``, the ``level`` and how many
-    resamples were used (``n_used``) or skipped (``n_skipped``, e.g. one class only).
-
-    A plain frozen dataclass that unpacks like ``(point, low, high)``:
-    ``point, low, high = bootstrap_ci(...)``.
-    """
+    resamples were used (``n_used``) or skipped (``n_skipped``). Unpacks as ``point, low, high``."""
 
     point: float
     low: float
@@ -432,15 +338,14 @@ def _bootstrap_target(metric: str | Callable, y_true, y_score
                              f"{', '.join(CLASSIFICATION_METRICS)} or pass a callable "
                              "metric(y_true, y_score) -> float.")
         truth, score = _prepare_classification(y_true, y_score)
-        key = metric
 
         def evaluate(t, s):
-            return _single_metric(key, t, s, 0.5)
+            return _single_metric(metric, t, s, 0.5)
 
-        needs_both = key in _NEEDS_BOTH_CLASSES
+        needs_both = metric in _NEEDS_BOTH_CLASSES
         point = evaluate(truth, score)
         if needs_both and not math.isfinite(point):
-            raise ValueError(f"{key} is undefined on the full set: y_true has a single class.")
+            raise ValueError(f"{metric} is undefined on the full set: y_true has a single class.")
         return evaluate, needs_both, point, truth, score
     if callable(metric):
         y_true_used, y_score_used = np.asarray(y_true), np.asarray(y_score)
@@ -464,8 +369,7 @@ def _bootstrap_values(evaluate: Callable, y_true_used: np.ndarray, y_score_used:
         labels = labels[:, 1]
     labels = labels.reshape(size, -1)[:, 0]
     rng = np.random.default_rng(seed)
-    values = []
-    skipped = 0
+    values, skipped = [], 0
     for _ in range(int(n)):
         index = rng.integers(0, size, size)
         single_class = np.unique(labels[index]).size < 2
@@ -477,10 +381,9 @@ def _bootstrap_values(evaluate: Callable, y_true_used: np.ndarray, y_score_used:
                 warnings.simplefilter("ignore")
                 value = float(evaluate(y_true_used[index], y_score_used[index]))
         except ValueError:
-            if single_class:
-                skipped += 1
-                continue
-            raise
+            if not single_class:
+                raise
+            value = math.nan  # a single-class resample: skipped below
         if not math.isfinite(value):
             skipped += 1
             continue
@@ -491,17 +394,10 @@ def _bootstrap_values(evaluate: Callable, y_true_used: np.ndarray, y_score_used:
 def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: int = 0,
                  level: float = 0.95) -> BootstrapCI:
     """Percentile bootstrap interval of a classification metric. Taught in 00_setup_and_metrics.
-
-    ``metric`` is a key of :func:`classification_scores` ("AUC", "AP", "AC", ...) or a callable
-    ``metric(y_true, y_score) -> float``. The test set is resampled with replacement ``n`` times
-    with ``np.random.default_rng(seed)`` (same seed, same interval); resamples where the metric is
-    undefined (only one class drawn, for AUC/AP/AP_interp/SE/SP; or a callable that returns NaN
-    or raises ``ValueError`` on a single-class resample) are skipped and counted in
-    ``result.n_skipped``. The interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
-    percentiles of the remaining values; ``point`` is the metric on the full set.
-
-    Returns a :class:`BootstrapCI` that unpacks as ``point, low, high``.
-    """
+    ``metric``: a key of :func:`classification_scores` or ``metric(y_true, y_score) -> float``.
+    ``n`` resamples with ``np.random.default_rng(seed)``; resamples where the metric is undefined
+    (a single class drawn) are skipped and counted in ``n_skipped``. Returns a
+    :class:`BootstrapCI` (``point`` is the metric on the full set)."""
     _check_bootstrap_args(n, level)
     evaluate, needs_both, point, y_true_used, y_score_used = _bootstrap_target(
         metric, y_true, y_score)
@@ -519,13 +415,8 @@ def bootstrap_ci(metric: str | Callable, y_true, y_score, n: int = 1000, seed: i
 
 
 def bootstrap_mean_ci(values, n: int = 1000, seed: int = 0, level: float = 0.95) -> BootstrapCI:
-    """Percentile bootstrap interval of the mean of per-image values. Taught in
-    00_setup_and_metrics.
-
-    Use it with :func:`segmentation_scores_per_image`, e.g.
-    ``bootstrap_mean_ci(per_image["JA"])``: the point is the challenge's macro-averaged JA.
-    Images are resampled with replacement with ``np.random.default_rng(seed)``.
-    """
+    """Percentile bootstrap interval of the mean of per-image values, e.g.
+    ``bootstrap_mean_ci(per_image["JA"])``. Taught in 00_setup_and_metrics."""
     _check_bootstrap_args(n, level)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or array.size == 0:
@@ -534,25 +425,16 @@ def bootstrap_mean_ci(values, n: int = 1000, seed: int = 0, level: float = 0.95)
     if not np.isfinite(array).all():
         raise ValueError("values contains NaN or infinite entries; drop or fix them first.")
     rng = np.random.default_rng(seed)
-    means = np.empty(int(n), dtype=np.float64)
-    for i in range(int(n)):
-        means[i] = array[rng.integers(0, array.size, array.size)].mean()
+    means = np.array([array[rng.integers(0, array.size, array.size)].mean() for _ in range(int(n))])
     low, high = _percentile_interval(means, level)
     return BootstrapCI(array.mean(), low, high, level=level, n_used=int(n), n_skipped=0)
 
 
-# --------------------------------------------------------------------------------------------
-# Display
-# --------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------- display
 def format_scores(scores: Mapping[str, float], ci: Mapping[str, Sequence[float]] | None = None,
                   digits: int = 3) -> str:
     """One line such as ``"AC 0.865  AUC 0.832 [0.780, 0.880]"``. Taught in
-    00_setup_and_metrics.
-
-    ``ci`` maps a metric name to ``(low, high)`` or to a :class:`BootstrapCI`
-    ``(point, low, high)``; metrics without an entry print without an interval. NaN prints as
-    ``nan``.
-    """
+    00_setup_and_metrics. ``ci`` maps a name to ``(low, high)`` or a :class:`BootstrapCI`."""
     parts = []
     for name, value in scores.items():
         text = f"{name} {float(value):.{digits}f}"

@@ -1,40 +1,29 @@
 """Structural lint of the course notebooks (run by ``course lint`` and tests/test_notebooks.py).
 
-:func:`lint_notebook` returns a list of problems (empty = OK). A solution notebook
-(``solutions/NN_topic.ipynb``) must have, in this order:
+Taught in 00_setup_and_metrics (how the course notebooks are built). :func:`lint_notebook` returns
+a list of problems (empty = OK). A solution notebook (``solutions/NN_topic.ipynb``) must have:
 
-1. **Title cell** — the first cell is markdown with exactly one H1 line (``# Title``; no other
-   H1 anywhere in the notebook) and the Colab badge link to the notebook's OWN path,
-   ``https://colab.research.google.com/github/<REPOSITORY>/blob/<BRANCH>/solutions/NN_topic.ipynb``
-   (the exercise copy's badge points at ``notebooks/NN_topic.ipynb``; ``course exercises``
-   rewrites it). :func:`colab_badge` gives the markdown.
-2. **Overview** — one of the first three cells is markdown with a ``## Overview`` heading whose
-   text names the learning objectives (the word "learn" or "objective"), the time needed (a
-   number followed by min/minutes/h/hours) and the paper section (the words "paper" and
-   "section").
-3. **Parameters cell** — exactly one code cell tagged ``parameters`` whose source reads
-   ``COURSE_PROFILE`` (``PROFILE = os.environ.get("COURSE_PROFILE", default_profile_name())``),
+1. **Title cell** first: markdown with the notebook's only H1 (``# Title``) and the Colab badge
+   to its OWN path (:func:`colab_badge`; ``course exercises`` points the copy's at ``notebooks/``).
+2. **Overview**: a ``## Overview`` in the first three cells naming the learning objectives ("learn"
+   or "objective"), the time needed (e.g. "30 min") and the paper section ("paper", "section").
+3. **Parameters cell**: exactly one code cell tagged ``parameters`` reading ``COURSE_PROFILE``,
    before the first exercise.
-4. **Stored-outputs note** — a code cell before the first exercise whose stored output contains
-   ``Outputs produced with profile`` (printed by ``course_lib.runtime.start_notebook``).
-5. **Exercises** — at least :data:`MIN_EXERCISES` exercise cells (first non-blank line
-   ``# Exercise N.M ★★ (20 min) — task`` with ``### BEGIN/END SOLUTION`` regions, see
-   course_lib.exercises), ids unique, ``N`` equal to the notebook number, each header marked
-   ★ warm-up / ★★ core / ★★★ stretch with an estimate in minutes, a check registered in
-   course_lib.checks for each id, and for each a later check cell containing
-   ``checks.run("N.M", function)``; every check cell names an exercise defined above it.
-   **The student's code is used:** the function of every ★/★★ exercise is named again in a
-   later code cell that is not a check cell (usually ``checks.use("N.M", function,
-   reference=...)``); a ★★★ stretch exercise is never needed downstream (no ``checks.use``).
-6. **Summary** — the last cell is markdown with a ``## Summary`` heading and at least one
-   question (a ``?``); in solutions/ it may be followed by answer sketches for instructors
-   (markdown cells tagged ``answers``, which the exercise copies and the bundle leave out).
-7. **Stored outputs** — every non-empty code cell was executed (has an execution count), no
-   cell stores an error output, cells marked ``# NBVAL_CHECK_OUTPUT`` store no stderr, and every
-   check cell's output contains ✓ and no ✗.
+4. **Stored-outputs note**: a code cell before the first exercise whose output contains
+   :data:`STORED_OUTPUTS_PHRASE` (printed by ``course_lib.runtime.start_notebook``).
+5. **Exercises**: at least :data:`MIN_EXERCISES` (``# Exercise N.M ★★ (20 min) — task`` with
+   ``### BEGIN/END SOLUTION`` regions, see course_lib.exercises), unique ids numbered for this
+   notebook, ★ warm-up / ★★ core / ★★★ stretch with minutes, a check registered in
+   course_lib.checks and a later ``checks.run("N.M", function)`` cell for each. The function of
+   every ★/★★ exercise is used again in a later non-check cell (usually ``checks.use``); a ★★★
+   stretch exercise never is.
+6. **Summary**: the last cell is a ``## Summary`` with a question (``?``); answer sketches tagged
+   ``answers`` may follow it in solutions/.
+7. **Stored outputs**: every non-empty code cell ran, none stores an error, cells marked
+   ``# NBVAL_CHECK_OUTPUT`` store no stderr, and every check cell's output shows ✓ and no ✗.
 
-An exercise copy (``notebooks/``) must have the title cell with its own badge and no outputs
-or execution counts. Taught in 00_setup_and_metrics (how the course notebooks are built).
+An exercise copy (``notebooks/``) must have the title cell with its own badge and no outputs or
+execution counts.
 """
 from __future__ import annotations
 
@@ -46,8 +35,8 @@ import nbformat
 
 from . import exercises
 
-__all__ = ["STORED_OUTPUTS_PHRASE", "CHECK_CALL", "CHECKED_FUNCTION", "USE_CALL", "MIN_EXERCISES", "colab_badge", "check_cell_ids",
-           "lint_notebook", "lint_course"]
+__all__ = ["STORED_OUTPUTS_PHRASE", "CHECK_CALL", "CHECKED_FUNCTION", "USE_CALL", "MIN_EXERCISES",
+           "colab_badge", "check_cell_ids", "lint_notebook", "lint_course"]
 
 #: Printed by the setup cell; proves the stored outputs say where they came from.
 STORED_OUTPUTS_PHRASE = "Outputs produced with profile"
@@ -123,10 +112,9 @@ def _kind_of(path: Path) -> str:
     return "exercise" if path.parent.name == exercises.EXERCISES_DIR else "solution"
 
 
-def _downstream_problems(cells, exercise_cells, check_indices) -> list[tuple[str, int]]:
-    """(message, cell index) for exercises without their difficulty mark, ★/★★ exercises
-    whose function is never used after the check, and ★★★ exercises that are."""
-    found = []
+def _lint_downstream(cells, exercise_cells, check_indices: list[int], problem: _Report) -> None:
+    """Rule 5: exercises without their difficulty mark, ★/★★ exercises whose function is never
+    used after the check, and ★★★ exercises that are."""
     checked_name: dict[str, tuple[str, int]] = {}
     for index in check_indices:
         for exercise_id, name in CHECKED_FUNCTION.findall(cells[index].source):
@@ -134,17 +122,17 @@ def _downstream_problems(cells, exercise_cells, check_indices) -> list[tuple[str
     for index, exercise_id in exercise_cells:
         difficulty = exercises.exercise_difficulty(cells[index].source)
         if difficulty is None:
-            found.append((f"Exercise {exercise_id} needs a difficulty mark and a time estimate "
-                          f"in its header: '# Exercise {exercise_id} ★★ (20 min) — task' "
-                          "(★ warm-up, ★★ core, ★★★ stretch)", index))
+            problem(f"Exercise {exercise_id} needs a difficulty mark and a time estimate in its "
+                    f"header: '# Exercise {exercise_id} ★★ (20 min) — task' "
+                    "(★ warm-up, ★★ core, ★★★ stretch)", index)
             continue
         stars = difficulty[0]
         used_by = [i for i, c in enumerate(cells) if c.cell_type == "code"
                    and exercise_id in USE_CALL.findall(c.source)]
         if stars == 3:
             if used_by:
-                found.append((f"Exercise {exercise_id} is a ★★★ stretch exercise: the notebook "
-                              "must not need it downstream (no checks.use)", used_by[0]))
+                problem(f"Exercise {exercise_id} is a ★★★ stretch exercise: the notebook must "
+                        "not need it downstream (no checks.use)", used_by[0])
             continue
         if exercise_id not in checked_name:
             continue  # reported above: needs a check cell
@@ -152,11 +140,10 @@ def _downstream_problems(cells, exercise_cells, check_indices) -> list[tuple[str
         pattern = re.compile(rf"\b{re.escape(name)}\b")
         if not any(c.cell_type == "code" and i > check_index and i not in check_indices
                    and pattern.search(c.source) for i, c in enumerate(cells)):
-            found.append((f"Exercise {exercise_id}: the notebook never uses the student's "
-                          f"{name} after its check; go on with it through "
-                          f"checks.use(\"{exercise_id}\", {name}, reference=...) in a later cell",
-                          check_index))
-    return found
+            problem(f"Exercise {exercise_id}: the notebook never uses the student's {name} "
+                    f"after its check; go on with it through "
+                    f"checks.use(\"{exercise_id}\", {name}, reference=...) in a later cell",
+                    check_index)
 
 
 def _relative_path(path: Path, root: str | Path | None) -> str:
@@ -386,11 +373,9 @@ def _lint_stored_outputs(cells, check_indices: list[int], problem: _Report) -> N
 
 def lint_notebook(path: str | Path, root: str | Path | None = None,
                   kind: str | None = None, min_exercises: int = MIN_EXERCISES) -> list[str]:
-    """Problems found in one notebook (empty list: OK).
-
-    ``kind`` is ``"solution"`` or ``"exercise"`` (default: ``exercise`` for files in a
-    ``notebooks/`` folder). ``root`` is the course checkout used to name the notebook's own
-    path in its Colab badge (default: the parent of its folder).
+    """Problems found in one notebook (empty list: OK). ``kind`` is ``"solution"`` or
+    ``"exercise"`` (default: ``exercise`` for files in a ``notebooks/`` folder); ``root`` is the
+    course checkout naming the notebook's path in its Colab badge (default: its folder's parent).
     """
     path = Path(path)
     kind = kind or _kind_of(path)
@@ -417,8 +402,7 @@ def lint_notebook(path: str | Path, root: str | Path | None = None,
         problem(f"needs at least {min_exercises} exercise cells, found {len(exercise_cells)}")
     _lint_registered_checks(exercise_cells, problem)
     check_indices = _check_cells(cells, exercise_cells, problem)
-    for message, index in _downstream_problems(cells, exercise_cells, check_indices):
-        problem(message, index)
+    _lint_downstream(cells, exercise_cells, check_indices, problem)
     first_exercise = exercise_cells[0][0] if exercise_cells else len(cells)
     _lint_parameters(cells, first_exercise, problem)
     _lint_stored_outputs_note(cells, first_exercise, problem)
@@ -431,8 +415,8 @@ def lint_course(root: str | Path, min_exercises: int = MIN_EXERCISES) -> list[st
     """Lint every ``solutions/*.ipynb`` and ``notebooks/*.ipynb`` of a course checkout."""
     root = Path(root)
     problems: list[str] = []
-    for path in sorted((root / exercises.SOLUTIONS_DIR).glob("*.ipynb")):
-        problems += lint_notebook(path, root=root, kind="solution", min_exercises=min_exercises)
-    for path in sorted((root / exercises.EXERCISES_DIR).glob("*.ipynb")):
-        problems += lint_notebook(path, root=root, kind="exercise", min_exercises=min_exercises)
+    for folder, kind in ((exercises.SOLUTIONS_DIR, "solution"),
+                         (exercises.EXERCISES_DIR, "exercise")):
+        for path in sorted((root / folder).glob("*.ipynb")):
+            problems += lint_notebook(path, root=root, kind=kind, min_exercises=min_exercises)
     return problems

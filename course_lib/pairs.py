@@ -1,26 +1,10 @@
 """Image pairs for the discriminant (DC) network: Method1, Method2 and the 1:4 schedule.
 
-Taught in 02_pair_sampling. Section III.B.2 of the paper: the DC model sees two images
-``x1, x2`` and learns their classes (heads ``cls1``, ``cls2``) and whether they belong to the
-same class (head ``same``). Pairs come from two procedures, used "at a frequency of 1:4":
-
-Method1, "more positive sample pairs" (paper, paraphrased): take a randomly shuffled batch,
-traverse its labels and "find in turn the data pairs with the same elements and the data pairs
-with different elements, simultaneously exchange the corresponding position index" into
-``id_x2``; then ``x2 = x1[id_x2]``. We read this as: walk through the shuffled batch, pair
-each sample with the next unpaired sample of the SAME label and swap their indices (i <-> j);
-the samples left over (at most one per class with an odd count) are then paired with each
-other, which gives the few different-label pairs. Almost every pair is a positive pair.
-
-Method2, "more negative sample pairs": the data are shuffled before every read, so "read the
-batch twice" and use the two reads as ``x1`` and ``x2``. The partner is then simply a random
-sample, independent of the labels: with the ISIC 1:4 class ratio about 2 x 0.8 x 0.2 = 32 % of
-the pairs are different-class, far more than Method1's few.
-
-The 1:4 frequency is "during each iteration of training", a word the paper never defines. Here
-it is per BATCH within every epoch: batches 0, 5, 10, ... use Method1 and the other four in
-every five use Method2 (:func:`schedule`), so one epoch is exactly 1:4 (up to the last, partial
-block of five).
+Taught in 02_pair_sampling (paper section III.B.2: heads ``cls1``, ``cls2`` and ``same``).
+Method1, "more positive sample pairs", pairs samples of the SAME label inside a shuffled batch
+(our reading); Method2, "more negative sample pairs", "reads the batch twice": a label-blind
+partner (about 32 % different-class pairs at the ISIC 1:4 ratio). The paper's "1:4 frequency"
+is per BATCH here: batches 0, 5, 10, ... use Method1 (:func:`schedule`).
 """
 from __future__ import annotations
 
@@ -30,49 +14,24 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from .augment import _check_labels  # one label check for the course
+from .config import as_rng as _as_rng  # one definition for the course
+
 __all__ = [
-    "METHODS", "method1_indices", "method2_indices", "schedule", "epoch_pairs",
-    "pair_statistics", "method_statistics", "pair_batch", "expected_same_fraction",
-    "PairSequence",
+    "METHODS", "method1_indices", "method2_indices", "schedule", "epoch_pairs", "pair_statistics",
+    "method_statistics", "pair_batch", "expected_same_fraction", "PairSequence",
 ]
 
 #: Names :func:`schedule` uses for the two pair-building procedures.
 METHODS = ("method1", "method2")
 
 
-from .config import as_rng as _as_rng  # noqa: E402  (one definition for the course)
-
-
-from .augment import _check_labels  # noqa: E402  (one label check for the course)
-
-
 def method1_indices(labels, rng=None) -> np.ndarray:
     """Method1 (mostly SAME-class pairs): sample ``i`` is paired with ``partner[i]``.
-
-    Taught in 02_pair_sampling. Steps (our reading of the paper, see the module docstring):
-
-    1. shuffle the positions (the paper's batch is "randomly shuffled");
-    2. within each class, pair consecutive shuffled members two by two and swap them:
-       ``partner[i] = j`` and ``partner[j] = i``;
-    3. the leftovers (one per class with an odd count) are paired with each other in the same
-       way -- these are Method1's only different-class pairs;
-    4. if one sample is still left (odd batch size), it points to a random other sample of its
-       own class, or of any class when it is its class's only member (a one-way pair; only
-       for a batch of one does a sample point to itself).
-
-    So ``partner`` is a permutation that is its own inverse (each pair appears as (i, j) and
-    (j, i)) except in case 4. For a batch of 32 with both class counts odd, 30 of the 32 pairs
-    are same-class; over the whole ISIC training set (727 / 173) 898 of 900 are.
-
-    Args:
-        labels: 1-D int array, the class of each sample of the batch.
-        rng: numpy Generator or int seed.
-
-    Returns:
-        1-D int64 array ``partner`` of the same length as ``labels``.
-    """
-    labels = _check_labels(labels)
-    rng = _as_rng(rng)
+    Taught in 02_pair_sampling. Within each class, consecutive shuffled members swap indices;
+    the leftovers (one per odd class) pair with each other; a last odd sample points one-way to
+    a random other sample of its class. 898 of the 900 ISIC training pairs are same-class."""
+    labels, rng = _check_labels(labels), _as_rng(rng)
     n_samples = labels.size
     partner = np.full(n_samples, -1, dtype=np.int64)
     order = rng.permutation(n_samples)
@@ -99,24 +58,11 @@ def method1_indices(labels, rng=None) -> np.ndarray:
 
 def method2_indices(labels, rng=None) -> np.ndarray:
     """Method2 (more DIFFERENT-class pairs): pair two independently shuffled reads.
-
-    Taught in 02_pair_sampling. The first read visits the samples in one random order, the
-    second in another; the j-th sample of the first read is paired with the j-th of the second.
-    The result is a uniformly random permutation that ignores the labels, so the share of
-    same-class pairs is about p0^2 + p1^2 (0.68 for the 1:4 ISIC ratio) and a sample is paired
-    with itself with probability 1/n (two reads of shuffled data can coincide).
-
-    Args:
-        labels: 1-D int array (only its length is used: Method2 is blind to the labels).
-        rng: numpy Generator or int seed.
-
-    Returns:
-        1-D int64 array ``partner`` of the same length as ``labels``.
-    """
-    labels = _check_labels(labels)
-    rng = _as_rng(rng)
-    first_read = rng.permutation(labels.size)
-    second_read = rng.permutation(labels.size)
+    Taught in 02_pair_sampling. The j-th sample of one random read is paired with the j-th of
+    another: a label-blind random permutation (about p0^2 + p1^2 = 0.68 same-class pairs at the
+    1:4 ISIC ratio; self-pairs with probability 1/n). Returns an int64 array ``partner``."""
+    labels, rng = _check_labels(labels), _as_rng(rng)
+    first_read, second_read = rng.permutation(labels.size), rng.permutation(labels.size)
     partner = np.empty(labels.size, dtype=np.int64)
     partner[first_read] = second_read
     return partner
@@ -124,13 +70,9 @@ def method2_indices(labels, rng=None) -> np.ndarray:
 
 def schedule(n_batches: int, ratio: tuple[int, int] = (1, 4), seed: int | None = None) -> list[str]:
     """Which method builds each batch of an epoch: ``["method1", "method2", ...]``.
-
-    Taught in 02_pair_sampling. The epoch is cut into blocks of ``ratio[0] + ratio[1]``
-    batches; the first ``ratio[0]`` of every block use Method1, the rest Method2. With the
-    paper's ``(1, 4)``: batches 0, 5, 10, ... are Method1, so 10 batches hold exactly 2
-    Method1 and 8 Method2. With ``seed`` the Method1 positions are shuffled within each block
-    (still exactly ``ratio`` per full block). ``(1, 0)`` or ``(0, 1)`` use one method only.
-    """
+    Taught in 02_pair_sampling. In every block of ``sum(ratio)`` batches the first ``ratio[0]``
+    use Method1 (``(1, 4)``: batches 0, 5, 10, ...); ``seed`` shuffles the positions within
+    each block."""
     if not isinstance(n_batches, (int, np.integer)) or n_batches < 0:
         raise ValueError(f"n_batches must be a non-negative int; got {n_batches!r}.")
     if len(ratio) != 2 or min(ratio) < 0 or sum(ratio) == 0 or \
@@ -149,25 +91,10 @@ def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 
                 schedule_seed: int | None = None, *, method1: Callable | None = None,
                 method2: Callable | None = None, schedule_fn: Callable | None = None):
     """All pairs of one training epoch, the way :class:`PairSequence` builds them.
-
-    Taught in 02_pair_sampling. The samples are shuffled and cut into batches (``x1``). A
-    Method1 batch finds partners INSIDE the batch (:func:`method1_indices` on the batch's
-    labels), as the paper describes; a Method2 batch takes its partners from a second,
-    independently shuffled read of the whole data set (:func:`method2_indices`), i.e. "the
-    next batch".
-
-    The three building blocks can be replaced (the student's versions in 02_pair_sampling):
-    ``method1(labels, rng)`` and ``method2(labels, rng)`` return partner arrays like
-    :func:`method1_indices` / :func:`method2_indices`, ``schedule_fn(n_batches, ratio)`` a list
-    of method names like :func:`schedule` (then ``schedule_seed`` must be None).
-
-    Returns:
-        ``(first, second, methods)``: index arrays of length n (``x1 = images[first]``,
-        ``x2 = images[second]``, batch ``b`` is positions ``b*batch_size`` to
-        ``(b+1)*batch_size``) and the method name of every batch.
-    """
-    labels = _check_labels(labels)
-    rng = _as_rng(rng)
+    Taught in 02_pair_sampling. A Method1 batch finds partners INSIDE the batch; a Method2
+    batch in a second shuffled read of the whole set. ``method1``, ``method2``, ``schedule_fn``
+    replace the course's functions. Returns ``(first, second, methods)``, ``x1 = images[first]``."""
+    labels, rng = _check_labels(labels), _as_rng(rng)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int (paper: 32); got {batch_size!r}.")
     if schedule_fn is not None and schedule_seed is not None:
@@ -194,14 +121,9 @@ def epoch_pairs(labels, batch_size: int, rng=None, ratio: tuple[int, int] = (1, 
 
 
 def pair_statistics(labels, partner, positive_label: int = 1) -> dict:
-    """What kind of pairs ``(i, partner[i])`` are.
-
-    Taught in 02_pair_sampling. Returns a dict with ``n_pairs``, ``same_class_fraction`` (the
-    ``same`` target is 1), ``melanoma_involved_fraction`` (at least one of the two images is
-    melanoma, ``positive_label``), ``both_melanoma_fraction`` and ``self_pair_fraction`` (an
-    image paired with itself). Pass ``labels[first]`` and an index array, or labels and a
-    partner array from :func:`method1_indices` / :func:`method2_indices`.
-    """
+    """What kind of pairs ``(i, partner[i])`` are. Taught in 02_pair_sampling. Returns
+    ``n_pairs``, ``same_class_fraction``, ``melanoma_involved_fraction`` (at least one image is
+    ``positive_label``), ``both_melanoma_fraction`` and ``self_pair_fraction``."""
     labels = _check_labels(labels)
     partner = np.asarray(partner)
     if partner.shape != labels.shape or not np.issubdtype(partner.dtype, np.integer):
@@ -211,30 +133,19 @@ def pair_statistics(labels, partner, positive_label: int = 1) -> dict:
         raise ValueError(f"partner holds indices outside 0..{labels.size - 1}.")
     first, second = labels, labels[partner]
     first_positive, second_positive = first == positive_label, second == positive_label
-    return {
-        "n_pairs": int(labels.size),
-        "same_class_fraction": float(np.mean(first == second)),
-        "melanoma_involved_fraction": float(np.mean(first_positive | second_positive)),
-        "both_melanoma_fraction": float(np.mean(first_positive & second_positive)),
-        "self_pair_fraction": float(np.mean(partner == np.arange(labels.size))),
-    }
+    return {"n_pairs": int(labels.size), "same_class_fraction": float(np.mean(first == second)),
+            "melanoma_involved_fraction": float(np.mean(first_positive | second_positive)),
+            "both_melanoma_fraction": float(np.mean(first_positive & second_positive)),
+            "self_pair_fraction": float(np.mean(partner == np.arange(labels.size)))}
 
 
 def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, seed: int = 0,
                       ratio: tuple[int, int] = (1, 4), *, method1: Callable | None = None,
                       method2: Callable | None = None, schedule_fn: Callable | None = None,
                       statistics: Callable | None = None) -> dict:
-    """Pair statistics averaged over ``n_draws`` epochs, for Method1, Method2 and the schedule.
-
-    Taught in 02_pair_sampling. The epochs are built exactly as :func:`epoch_pairs` /
-    :class:`PairSequence` build them: Method1 pairs inside each batch of ``batch_size``.
-    ``batch_size=None`` makes the whole label array one batch (then only the two methods are
-    reported: a one-batch epoch has no schedule). Returns ``{"method1": stats, "method2": stats,
-    "schedule 1:4": stats}``, each stats dict like :func:`pair_statistics` (means over draws).
-    ``method1``, ``method2``, ``schedule_fn`` (see :func:`epoch_pairs`) and ``statistics``
-    (``statistics(labels, partner) -> dict`` like :func:`pair_statistics`) replace the course's
-    functions, e.g. with the student's.
-    """
+    """Pair statistics averaged over ``n_draws`` epochs, for Method1, Method2 and the schedule
+    (``batch_size=None``: one batch, no schedule entry). Taught in 02_pair_sampling. ``method1``,
+    ``method2``, ``schedule_fn`` and ``statistics`` replace the course's functions."""
     labels = _check_labels(labels)
     statistics = statistics or pair_statistics
     parts = {"method1": method1, "method2": method2}
@@ -262,12 +173,8 @@ def method_statistics(labels, n_draws: int = 20, batch_size: int | None = 32, se
 
 def pair_batch(images, labels, first, second, n_classes: int = 2):
     """One batch of pairs, ``((x1, x2), (y1, y2, same))``, from source indices.
-
-    Taught in 02_pair_sampling (what :class:`PairSequence` yields for each batch): ``x1 =
-    images[first]``, ``x2 = images[second]`` as float32; ``y1``, ``y2`` the float32 one-hot
-    labels (``n_classes`` columns) of the two images; ``same`` the float32 one-hot (batch, 2)
-    target of the ``same`` head, column 1 = the two labels agree.
-    """
+    Taught in 02_pair_sampling. All float32; ``y1``, ``y2`` one-hot labels, ``same`` one-hot
+    (batch, 2) with column 1 = the two labels agree."""
     images, labels = np.asarray(images), np.asarray(labels)
     first, second = np.asarray(first), np.asarray(second)
     eye = np.eye(n_classes, dtype=np.float32)
@@ -279,43 +186,10 @@ def pair_batch(images, labels, first, second, n_classes: int = 2):
 
 class PairSequence(keras.utils.PyDataset):
     """Batches of image pairs for ``model.fit`` on the DC model. Taught in 02_pair_sampling.
-
-    Every batch is ``((x1, x2), (y1, y2, same))``:
-
-    - ``x1``, ``x2``: float32 (batch, height, width, channels), values 0-255 (the model's own
-      preprocessing layer rescales them);
-    - ``y1``, ``y2``: float32 one-hot (batch, 2) class targets of the two heads ``cls1`` and
-      ``cls2`` (column 1 = melanoma);
-    - ``same``: float32 one-hot (batch, 2) target of the ``same`` head: column 1 is "same
-      class" (``same[:, 1] = 1`` when the two labels agree), column 0 "different class".
-
-    With ``output_names=("cls1", "cls2", "same")`` the targets come as a dict keyed by those
-    names instead, for a model whose outputs are named.
-
-    Epochs follow :func:`epoch_pairs`: shuffled samples, Method1 in batches 0, 5, 10, ... and
-    Method2 in the others (``ratio``); ``on_epoch_end`` (called by ``fit``) moves to the next
-    epoch, which reshuffles and recomputes the partners (Keras 3.15's ``fit`` also calls it
-    once before the first epoch, so training starts at epoch 1). Everything is drawn from
-    ``np.random.default_rng([seed, epoch])``, so a given seed and epoch always give the same
-    batches, whatever order they are requested in.
-
-    Args:
-        images: array (n, height, width, channels), uint8 or float in 0-255.
-        labels: 1-D int array of n labels in ``0 .. n_classes-1``.
-        batch_size: pairs per batch (paper: 32); the last batch may be smaller.
-        seed: int (or a numpy Generator, from which an int seed is drawn once).
-        ratio: (Method1, Method2) batches per block, paper (1, 4).
-        augment: optional ``augment(image, rng) -> image`` applied to every x1 and x2 image
-            separately, e.g. ``lambda image, rng: augment.random_composition(image, rng=rng)``.
-        output_names: ``None`` (targets as a tuple) or the three output names.
-        n_classes: width of the one-hot class targets (2 in the course).
-        make_batch: ``make_batch(images, labels, first, second) -> ((x1, x2), (y1, y2,
-            same))``, default :func:`pair_batch` (02_pair_sampling passes the student's);
-            ``augment`` then replaces ``x1`` and ``x2`` with augmented images.
-        method1, method2, schedule_fn: replace :func:`method1_indices`,
-            :func:`method2_indices`, :func:`schedule` (see :func:`epoch_pairs`).
-        **kwargs: ``workers``, ``use_multiprocessing``, ``max_queue_size`` for PyDataset.
-    """
+    Every batch is ``((x1, x2), (y1, y2, same))`` as :func:`pair_batch` makes it (targets keyed
+    by ``output_names`` when given), drawn from ``np.random.default_rng([seed, epoch])``. Keras
+    3.15's ``fit`` calls ``on_epoch_end`` once before the first epoch, so training starts at
+    epoch 1. ``augment(image, rng) -> image`` is applied to every x1 and x2 image."""
 
     def __init__(self, images, labels, batch_size: int = 32, seed=0,
                  ratio: tuple[int, int] = (1, 4), augment: Callable | None = None,
@@ -324,8 +198,7 @@ class PairSequence(keras.utils.PyDataset):
                  method2: Callable | None = None, schedule_fn: Callable | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        images = np.asarray(images)
-        labels = _check_labels(labels)
+        images, labels = np.asarray(images), _check_labels(labels)
         if images.ndim != 4 or images.shape[0] != labels.size:
             raise ValueError(f"images must be an array (n, height, width, channels) with one "
                              f"image per label ({labels.size}); got shape {images.shape}.")
@@ -346,9 +219,8 @@ class PairSequence(keras.utils.PyDataset):
             raise ValueError(f"seed must be an int or a numpy Generator; got {seed!r}.")
         self.images, self.labels = images, labels
         self.batch_size, self.seed, self.ratio = int(batch_size), int(seed), tuple(ratio)
-        self.augment, self.n_classes = augment, n_classes
+        self.augment, self.n_classes, self.make_batch = augment, n_classes, make_batch
         self.output_names = None if output_names is None else tuple(output_names)
-        self.make_batch = make_batch
         self._parts = {"method1": method1, "method2": method2, "schedule_fn": schedule_fn}
         self.epoch = 0
         self._build_epoch()
@@ -378,22 +250,19 @@ class PairSequence(keras.utils.PyDataset):
         batch_slice = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return self.first[batch_slice], self.second[batch_slice]
 
-    def _images(self, index: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        if self.augment is None:
-            return self.images[index].astype(np.float32)
+    def _images(self, index: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The augmented images ``index`` as float32."""
         return np.stack([np.asarray(self.augment(self.images[i], rng)) for i in index]
                         ).astype(np.float32)
 
     def __getitem__(self, index: int):
         first, second = self.batch_indices(index)
-        rng = None if self.augment is None else np.random.default_rng(
-            [self.seed, self.epoch, index])
         if self.make_batch is None:
-            (x1, x2), targets = pair_batch(self.images, self.labels, first, second,
-                                           self.n_classes)
+            (x1, x2), targets = pair_batch(self.images, self.labels, first, second, self.n_classes)
         else:
             (x1, x2), targets = self.make_batch(self.images, self.labels, first, second)
         if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
             x1, x2 = self._images(first, rng), self._images(second, rng)
         targets = tuple(targets)
         if self.output_names is not None:

@@ -7,10 +7,10 @@ Model sizes in Table VIII are the paper's file sizes (MB, weights-only HDF5).
 """
 from __future__ import annotations
 
-__all__ = ["TABLES", "table", "compare", "CITATION", "LEARNING_RATE", "LR_FACTOR",
-           "LR_PATIENCE", "EPOCHS", "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
-           "FOCAL_GAMMA", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA",
-           "DC_LOSS_WEIGHTS", "MASK_THRESHOLD"]
+__all__ = ["TABLES", "table", "compare", "CITATION", "LEARNING_RATE", "LR_FACTOR", "LR_PATIENCE",
+           "EPOCHS", "BATCH_SIZE", "EXPAND_CLASSIFICATION", "EXPAND_SEGMENTATION", "FOCAL_ALPHA",
+           "FOCAL_GAMMA", "SEGMENTATION_FOCAL_ALPHA", "SEGMENTATION_FOCAL_GAMMA", "DC_LOSS_WEIGHTS",
+           "MASK_THRESHOLD"]
 
 # ------------------------------------------------------------------ the protocol, named once
 # Every constant of the paper's protocol lives here; the library imports it from here.
@@ -31,112 +31,82 @@ MASK_THRESHOLD = 128      # ISIC 2016's rule: a 0/255 mask pixel is lesion when 
 CITATION = ("L. Wei, K. Ding and H. Hu, \"Automatic Skin Cancer Detection in Dermoscopy Images "
             "Based on Ensemble Lightweight Deep Learning Network\", IEEE Access, 2020.")
 
+
+def _table(title: str, task: str, rows: dict) -> dict:
+    """One transcribed table: ``{"title", "task", "rows"}``."""
+    return {"title": title, "task": task, "rows": rows}
+
+
 TABLES: dict[str, dict] = {
-    "III": {
-        "title": "Lightweight CNN selection (classification)",
-        "task": "classification",
-        "rows": {
-            "squeezenet": {"AC": 0.789, "AUC": 0.757, "AP": 0.494, "params": 1_237_498},
-            "shufflenet": {"AC": 0.760, "AUC": 0.717, "AP": 0.436, "params": 3_616_946},
-            "resnet18": {"AC": 0.831, "AUC": 0.802, "AP": 0.596, "params": 11_187_915},
-            "mobilenet": {"AC": 0.829, "AUC": 0.830, "AP": 0.645, "params": 3_230_914},
-            "densenet121": {"AC": 0.837, "AUC": 0.800, "AP": 0.636, "params": 7_039_554},
-        },
-    },
-    "IV": {
-        "title": "With and without augmentation (classification)",
-        "task": "classification",
-        "rows": {
-            "mobilenet-noaug": {"AC": 0.836, "AUC": 0.819, "AP": 0.618},
-            "mobilenet": {"AC": 0.829, "AUC": 0.830, "AP": 0.645},
-            "densenet121-noaug": {"AC": 0.836, "AUC": 0.806, "AP": 0.610},
-            "densenet121": {"AC": 0.837, "AUC": 0.800, "AP": 0.636},
-        },
-    },
-    "V": {
-        "title": "With and without the discriminant network",
-        "task": "classification",
-        "rows": {
-            "mobilenet": {"AC": 0.829, "AP": 0.645, "AUC": 0.830, "params": 3_230_914},
-            "densenet121": {"AC": 0.837, "AP": 0.636, "AUC": 0.800, "params": 7_039_554},
-            "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832, "params": 3_736_902},
-            "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845, "params": 7_483_782},
-        },
-    },
-    "VI": {
-        "title": "Focal loss vs cross-entropy (DC models)",
-        "task": "classification",
-        "rows": {
-            "dc-mobilenet-focal": {"AC": 0.850, "AP": 0.633, "AUC": 0.838},
-            "dc-densenet121-focal": {"AC": 0.854, "AP": 0.639, "AUC": 0.803},
-            "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832},
-            "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845},
-        },
-    },
-    "VII": {
-        "title": "Comparison with other methods (classification)",
-        "task": "classification",
-        "rows": {
-            "BL-CNN [31]": {"AC": 0.850, "AP": 0.625},
-            "CUMED [34]": {"AC": 0.855, "AP": 0.637, "AUC": 0.804},
-            "M-CNN [36]": {"AC": 0.852, "AUC": 0.810},
-            "DCNN-FV [37]": {"AC": 0.868, "AP": 0.685, "AUC": 0.852},
-            "MC-CNN [38]": {"AC": 0.863, "AP": 0.681, "AUC": 0.822},
-            "M-CNN-FV [39]": {"AC": 0.868, "AP": 0.687, "AUC": 0.858},
-            "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832},
-            "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845},
-            "fusion": {"AC": 0.876, "AP": 0.724, "AUC": 0.854},
-        },
-    },
-    "VIII": {
-        "title": "Encoders under the U-Net architecture (segmentation)",
-        "task": "segmentation",
-        "rows": {
-            "unet-plain": {"AC": 0.951, "DC": 0.910, "JA": 0.845, "SE": 0.935, "SP": 0.960, "size_mb": 120},
-            "unet-resnext50": {"AC": 0.961, "DC": 0.922, "JA": 0.864, "SE": 0.935, "SP": 0.972, "size_mb": 125},
-            "unet-vgg16": {"AC": 0.955, "DC": 0.909, "JA": 0.843, "SE": 0.927, "SP": 0.968, "size_mb": 73},
-            "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971, "size_mb": 48},
-            "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972, "size_mb": 32},
-            "unet-fusion": {"AC": 0.962, "DC": 0.923, "JA": 0.867, "SE": 0.934, "SP": 0.974, "size_mb": 80},
-        },
-    },
-    "IX": {
-        "title": "With and without augmentation (segmentation)",
-        "task": "segmentation",
-        "rows": {
-            "unet-mobilenet-noaug": {"AC": 0.956, "DC": 0.917, "JA": 0.847, "SE": 0.930, "SP": 0.968},
-            "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
-            "unet-densenet121-noaug": {"AC": 0.955, "DC": 0.917, "JA": 0.848, "SE": 0.920, "SP": 0.970},
-            "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
-        },
-    },
-    "X": {
-        "title": "Segmentation loss: focal vs BCE + Dice",
-        "task": "segmentation",
-        "rows": {
-            "unet-mobilenet-focal": {"AC": 0.959, "DC": 0.917, "JA": 0.848, "SE": 0.937, "SP": 0.969},
-            "unet-densenet121-focal": {"AC": 0.957, "DC": 0.914, "JA": 0.843, "SE": 0.939, "SP": 0.964},
-            "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
-            "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
-        },
-    },
-    "XI": {
-        "title": "Comparison with other methods (segmentation)",
-        "task": "segmentation",
-        "rows": {
-            "JD-FCN [20]": {"AC": 0.955, "DC": 0.912, "JA": 0.847, "SE": 0.918, "SP": 0.966},
-            "MS-FCN [21]": {"AC": 0.951, "DC": 0.902, "JA": 0.834, "SE": 0.918, "SP": 0.952},
-            "EXB [35]": {"AC": 0.953, "DC": 0.910, "JA": 0.843, "SE": 0.910, "SP": 0.965},
-            "MFCN-PI [40]": {"AC": 0.955, "DC": 0.912, "JA": 0.845, "SE": 0.922, "SP": 0.955},
-            "GL-FCN [41]": {"AC": 0.953, "DC": 0.907, "JA": 0.841, "SE": 0.938, "SP": 0.952},
-            "MS-UNet [43]": {"AC": 0.959, "DC": 0.915, "JA": 0.853, "SE": 0.927, "SP": 0.964},
-            "HR-CNN [44]": {"AC": 0.938, "DC": 0.918, "JA": 0.858, "SE": 0.870, "SP": 0.964},
-            "TD-CNN [45]": {"AC": 0.961, "DC": 0.921, "JA": 0.852, "SE": 0.974, "SP": 0.949},
-            "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
-            "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
-            "unet-fusion": {"AC": 0.962, "DC": 0.923, "JA": 0.867, "SE": 0.934, "SP": 0.974},
-        },
-    },
+    "III": _table("Lightweight CNN selection (classification)", "classification", {
+        "squeezenet": {"AC": 0.789, "AUC": 0.757, "AP": 0.494, "params": 1_237_498},
+        "shufflenet": {"AC": 0.760, "AUC": 0.717, "AP": 0.436, "params": 3_616_946},
+        "resnet18": {"AC": 0.831, "AUC": 0.802, "AP": 0.596, "params": 11_187_915},
+        "mobilenet": {"AC": 0.829, "AUC": 0.830, "AP": 0.645, "params": 3_230_914},
+        "densenet121": {"AC": 0.837, "AUC": 0.800, "AP": 0.636, "params": 7_039_554},
+    }),
+    "IV": _table("With and without augmentation (classification)", "classification", {
+        "mobilenet-noaug": {"AC": 0.836, "AUC": 0.819, "AP": 0.618},
+        "mobilenet": {"AC": 0.829, "AUC": 0.830, "AP": 0.645},
+        "densenet121-noaug": {"AC": 0.836, "AUC": 0.806, "AP": 0.610},
+        "densenet121": {"AC": 0.837, "AUC": 0.800, "AP": 0.636},
+    }),
+    "V": _table("With and without the discriminant network", "classification", {
+        "mobilenet": {"AC": 0.829, "AP": 0.645, "AUC": 0.830, "params": 3_230_914},
+        "densenet121": {"AC": 0.837, "AP": 0.636, "AUC": 0.800, "params": 7_039_554},
+        "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832, "params": 3_736_902},
+        "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845, "params": 7_483_782},
+    }),
+    "VI": _table("Focal loss vs cross-entropy (DC models)", "classification", {
+        "dc-mobilenet-focal": {"AC": 0.850, "AP": 0.633, "AUC": 0.838},
+        "dc-densenet121-focal": {"AC": 0.854, "AP": 0.639, "AUC": 0.803},
+        "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832},
+        "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845},
+    }),
+    "VII": _table("Comparison with other methods (classification)", "classification", {
+        "BL-CNN [31]": {"AC": 0.850, "AP": 0.625},
+        "CUMED [34]": {"AC": 0.855, "AP": 0.637, "AUC": 0.804},
+        "M-CNN [36]": {"AC": 0.852, "AUC": 0.810},
+        "DCNN-FV [37]": {"AC": 0.868, "AP": 0.685, "AUC": 0.852},
+        "MC-CNN [38]": {"AC": 0.863, "AP": 0.681, "AUC": 0.822},
+        "M-CNN-FV [39]": {"AC": 0.868, "AP": 0.687, "AUC": 0.858},
+        "dc-mobilenet": {"AC": 0.865, "AP": 0.665, "AUC": 0.832},
+        "dc-densenet121": {"AC": 0.855, "AP": 0.700, "AUC": 0.845},
+        "fusion": {"AC": 0.876, "AP": 0.724, "AUC": 0.854},
+    }),
+    "VIII": _table("Encoders under the U-Net architecture (segmentation)", "segmentation", {
+        "unet-plain": {"AC": 0.951, "DC": 0.910, "JA": 0.845, "SE": 0.935, "SP": 0.960, "size_mb": 120},
+        "unet-resnext50": {"AC": 0.961, "DC": 0.922, "JA": 0.864, "SE": 0.935, "SP": 0.972, "size_mb": 125},
+        "unet-vgg16": {"AC": 0.955, "DC": 0.909, "JA": 0.843, "SE": 0.927, "SP": 0.968, "size_mb": 73},
+        "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971, "size_mb": 48},
+        "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972, "size_mb": 32},
+        "unet-fusion": {"AC": 0.962, "DC": 0.923, "JA": 0.867, "SE": 0.934, "SP": 0.974, "size_mb": 80},
+    }),
+    "IX": _table("With and without augmentation (segmentation)", "segmentation", {
+        "unet-mobilenet-noaug": {"AC": 0.956, "DC": 0.917, "JA": 0.847, "SE": 0.930, "SP": 0.968},
+        "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
+        "unet-densenet121-noaug": {"AC": 0.955, "DC": 0.917, "JA": 0.848, "SE": 0.920, "SP": 0.970},
+        "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
+    }),
+    "X": _table("Segmentation loss: focal vs BCE + Dice", "segmentation", {
+        "unet-mobilenet-focal": {"AC": 0.959, "DC": 0.917, "JA": 0.848, "SE": 0.937, "SP": 0.969},
+        "unet-densenet121-focal": {"AC": 0.957, "DC": 0.914, "JA": 0.843, "SE": 0.939, "SP": 0.964},
+        "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
+        "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
+    }),
+    "XI": _table("Comparison with other methods (segmentation)", "segmentation", {
+        "JD-FCN [20]": {"AC": 0.955, "DC": 0.912, "JA": 0.847, "SE": 0.918, "SP": 0.966},
+        "MS-FCN [21]": {"AC": 0.951, "DC": 0.902, "JA": 0.834, "SE": 0.918, "SP": 0.952},
+        "EXB [35]": {"AC": 0.953, "DC": 0.910, "JA": 0.843, "SE": 0.910, "SP": 0.965},
+        "MFCN-PI [40]": {"AC": 0.955, "DC": 0.912, "JA": 0.845, "SE": 0.922, "SP": 0.955},
+        "GL-FCN [41]": {"AC": 0.953, "DC": 0.907, "JA": 0.841, "SE": 0.938, "SP": 0.952},
+        "MS-UNet [43]": {"AC": 0.959, "DC": 0.915, "JA": 0.853, "SE": 0.927, "SP": 0.964},
+        "HR-CNN [44]": {"AC": 0.938, "DC": 0.918, "JA": 0.858, "SE": 0.870, "SP": 0.964},
+        "TD-CNN [45]": {"AC": 0.961, "DC": 0.921, "JA": 0.852, "SE": 0.974, "SP": 0.949},
+        "unet-densenet121": {"AC": 0.958, "DC": 0.918, "JA": 0.859, "SE": 0.935, "SP": 0.971},
+        "unet-mobilenet": {"AC": 0.960, "DC": 0.919, "JA": 0.859, "SE": 0.932, "SP": 0.972},
+        "unet-fusion": {"AC": 0.962, "DC": 0.923, "JA": 0.867, "SE": 0.934, "SP": 0.974},
+    }),
 }
 
 
@@ -149,8 +119,7 @@ def table(number: str) -> dict:
 
 
 def _cell(ours, paper_row, key: str, spec: str, with_paper: bool) -> str:
-    """One "ours / paper" cell ("ours" alone where the paper has no such column); ours may carry
-    a 95 % interval; a missing value is "–"."""
+    """One "ours / paper" cell ("ours" alone where the paper has no such column)."""
     metrics = (ours or {}).get("metrics", ours) or {}
     value, interval = metrics.get(key), ((ours or {}).get("ci") or {}).get(key)
     text = "–" if value is None or value != value else spec.format(value)  # None or NaN: "–"
@@ -165,17 +134,11 @@ def _cell(ours, paper_row, key: str, spec: str, with_paper: bool) -> str:
 def compare(rows, columns, *, title: str | None = None, note: str | None = None,
             markdown: bool = False) -> str:
     """Our numbers beside the paper's, one row per model, each cell "ours / paper".
-
-    The one table helper of the course (notebooks 03-07 and the reproduction report use it).
-    ``rows``: ``(label, ours, paper_row)`` triples, or 4-tuples whose last item is a remark
-    printed after the row (e.g. why we have no result). ``ours``: a dict of our values, an
-    evaluation result ``{"metrics": ..., "ci": ...}`` (cells then show the 95 % interval), or
-    None. ``paper_row``: the paper's row, e.g. ``table("V")["rows"]["dc-mobilenet"]``, or None.
-    ``columns``: the keys to show, e.g. ``("AC", "AUC", "AP")``, or ``{key: format}`` for other
-    formats, e.g. ``{"params": "{:,}"}`` (default ``"{:.3f}"``); a column that no paper row has
-    shows ours alone. ``markdown``: a Markdown table (for ``display(Markdown(...))``) instead of
-    aligned text for ``print``.
-    """
+    The one table helper of the course (notebooks 03-07, the reproduction report). ``rows``:
+    ``(label, ours, paper_row)`` triples, or 4-tuples ending with a remark. ``ours``: a dict, an
+    evaluation result ``{"metrics": ..., "ci": ...}`` (cells show the 95 % interval) or None.
+    ``columns``: keys, or ``{key: format}`` (default ``"{:.3f}"``); a column that no paper row
+    has shows ours alone. ``markdown``: a Markdown table instead of aligned text."""
     specs = dict(columns) if isinstance(columns, dict) else dict.fromkeys(columns, "{:.3f}")
     if not specs:
         raise ValueError("columns is empty: name the columns, e.g. ('AC', 'AP', 'AUC').")

@@ -1,11 +1,7 @@
 """The training and evaluation recipes of the course: how notebooks 04-07 train and score.
 
-Taught in 04_discriminant_network (:func:`dc_pair_sequences`, :func:`train_dc_model`,
-:func:`evaluate_dc_model`; reused by 05 and 07) and 06_unet_segmentation (:func:`train_unet`,
-:func:`evaluate_unet`; reused by 07). Each recipe reads top to bottom: data, model (from the
-builders of :mod:`course_lib.models`, which only build), compile, :func:`course_lib.train.fit`,
-evaluation with the challenge's rules. Nothing here is new maths; it is the paper's protocol
-written once so that the notebooks and the fusion's fallback train the same way.
+Taught in 04_discriminant_network (the DC recipes; reused by 05 and 07) and 06_unet_segmentation
+(the U-Net recipes; reused by 07): the paper's protocol written once, read top to bottom.
 """
 from __future__ import annotations
 
@@ -23,23 +19,12 @@ __all__ = ["dc_pair_sequences", "train_dc_model", "evaluate_dc_model", "train_un
 
 
 # --------------------------------------------------------------------------- DC models (04, 05)
-
 def dc_pair_sequences(splits, profile, augment: bool = True, seed: int | None = None):
-    """Training and validation pairs for a DC model, as 04 and 05 train them.
-
-    Taught in 04_discriminant_network. ``splits`` comes from
-    :func:`course_lib.data.load_splits`, ``profile`` from :mod:`course_lib.config`. Training
-    pairs follow the paper's 1:4 Method1:Method2 schedule (:class:`course_lib.pairs.PairSequence`,
-    batch ``profile.batch_size``). With ``augment=True`` the training images are augmented with
-    the paper's operations: expanded once, offline, when the profile asks for the paper's
-    expansion (``profile.expand_classification``, 900 -> 4430 scaled to the split's size),
-    otherwise every image of every pair gets a fresh random composition
-    (:func:`course_lib.augment.random_composition`). Validation pairs use the validation split
-    unchanged. Returns ``(train_pairs, val_pairs)`` with targets keyed "cls1", "cls2", "same".
-    """
+    """``(train_pairs, val_pairs)`` for a DC model, as 04 and 05 train them (the paper's 1:4
+    Method1:Method2 schedule). Taught in 04_discriminant_network. ``augment``: offline with
+    ``profile.expand_classification``, else every image of every pair on the fly."""
     from . import augment as augmentation
     from .pairs import PairSequence
-
     if not hasattr(splits, "x_train") or not hasattr(profile, "batch_size"):
         raise ValueError("dc_pair_sequences(splits, profile) expects the Splits of "
                          "course_lib.data.load_splits(profile) and a course_lib.config.Profile.")
@@ -65,23 +50,13 @@ def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str 
                    steps_per_epoch: int | None = None, seed: int | None = None,
                    fresh: bool = False, verbose: int = 2, build_model=None, compile_model=None):
     """Build, compile and train one DC model the way notebooks 04 and 05 do.
-
     Taught in 04_discriminant_network (05 passes ``loss=focal``; 07 trains a missing fusion
-    member with it). A fresh Keras session seeded by ``seed`` (default ``profile.seed``), the
-    profile's image size and initial weights, Eq. 5's loss weights (:func:`compile_dc_model`),
-    the hardware settings (:func:`course_lib.train.fresh_session`: mixed precision and XLA on a
-    GPU in lab/paper, the model built in :func:`course_lib.train.strategy_scope`),
-    and :func:`course_lib.train.fit` (the paper's protocol; saves ``runs/<profile>/models/<name>``).
-
-    Injection points (the student's code, notebook 04): ``build_model(backbone_model,
-    input_shape) -> model`` replaces :func:`assemble_dc_model` around the profile's backbone
-    (named "backbone"); ``compile_model(model, loss=..., **compile_options)`` replaces
-    :func:`compile_dc_model`. A model built by ``build_model`` is also saved as the course's
-    architecture (weights copied by role) so that later notebooks can load it without the
-    student's classes. Returns ``(model, history, seconds)``.
-    """
+    member with it). ``seed`` defaults to ``profile.seed``. The student's code (notebook 04):
+    ``build_model(backbone_model, input_shape)`` replaces :func:`assemble_dc_model`,
+    ``compile_model(model, loss=..., **compile_options)`` replaces :func:`compile_dc_model`; such
+    a model is also saved as the course's architecture (weights copied by role), loadable
+    without the student's classes. Returns ``(model, history, seconds)``."""
     from . import runtime, train
-
     name = name or f"dc-{backbone}"
     train.fresh_session(profile, seed)  # also re-applies mixed precision on a GPU
     shape = (profile.image_size, profile.image_size, 3)
@@ -105,18 +80,10 @@ def train_dc_model(backbone: str, train_pairs, val_pairs, profile, *, name: str 
 def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epochs=None,
                       wall_seconds=None, n_boot: int = 1000, extra: dict | None = None,
                       select=None) -> dict:
-    """Test numbers of a trained DC model, as the paper reports them, recorded for the report.
-
-    Taught in 04_discriminant_network (reused by 05). The head is chosen on the validation split
-    by AP (:func:`select_head`); the test set is scored once with that head
-    (:func:`course_lib.evaluation.evaluate_classification`, bootstrap intervals, one result
-    record) and, for comparison only, with the mean of both heads. Returns the evaluation dict
-    plus ``head``, ``validation_ap`` and ``mean_of_heads``. ``select(model, val_images,
-    val_labels) -> (head, {"cls1": ap, "cls2": ap})`` replaces :func:`select_head` (the
-    student's head selection, Exercise 4.5).
-    """
+    """Test numbers of a trained DC model with the head chosen on validation AP, recorded.
+    Taught in 04_discriminant_network (reused by 05); ``select`` replaces :func:`select_head`
+    (Exercise 4.5). Returns the evaluation plus ``head``, ``validation_ap``, ``mean_of_heads``."""
     from . import evaluation, metrics
-
     head, validation = (select or select_head)(model, splits.x_val, splits.y_val)
     if head not in HEADS:
         raise ValueError(f"select returned head {head!r}; expected 'cls1' or 'cls2'.")
@@ -134,41 +101,17 @@ def evaluate_dc_model(model, splits, *, notebook: str, name: str, profile, epoch
 
 
 # --------------------------------------------------------------------------- U-Nets (06)
-
 def train_unet(encoder: str, splits, profile, *, name: str, loss="bce_dice",
                augment: bool = True, weights="profile", epochs: int | None = None,
                fresh: bool = False, verbose: int = 2, decoder_block=None, skip_layers=None):
     """Build, compile and train one U-Net with the paper's protocol; save it under
     ``runs/<profile>/models/<name>.keras``. Taught in 06_unet_segmentation (reused by 07_fusion).
-
-    Args:
-        encoder: see :func:`build_unet`.
-        splits: :class:`course_lib.data.Splits` with masks (``data.load_splits(profile)``); its
-            image size is the model's input size.
-        profile: a :class:`course_lib.config.Profile` (epochs, batch size, seed, weights).
-        name: model name for :func:`course_lib.train.fit` and the result records, e.g.
-            ``"unet-mobilenet"``.
-        loss: ``"bce_dice"`` (paper), ``"focal"`` (Table X), ``"dice"`` or a Keras loss.
-        augment: augment the training part (never the validation part). With
-            ``profile.expand_segmentation`` (the paper profile: 900 -> 6900) the training
-            images are expanded OFFLINE by :func:`course_lib.augment.expand` with the target
-            scaled to the training part; otherwise each batch is augmented on the fly by
-            :func:`course_lib.augment.tf_augment_fn` (image and mask together).
-        weights: ``"profile"`` (``profile.weights``: None in smoke, "imagenet" in lab/paper)
-            or anything :func:`build_unet` accepts (e.g. the path of ``dc-mobilenet.keras``).
-        epochs: default ``profile.seg_epochs`` (the paper: 50).
-        fresh: discard an interrupted run's backup instead of resuming it.
-        decoder_block, skip_layers: passed to :func:`build_unet` (the student's block and
-            skip choice of exercises 6.4 and 6.5; default: the library's).
-
-    Returns ``(model, history_dict, seconds)``. The seed is reset to ``profile.seed`` before
-    building, so a model does not depend on what the notebook trained before it.
-    """
+    ``augment``: offline with ``profile.expand_segmentation``, else on the fly. Returns
+    ``(model, history_dict, seconds)``."""
     from . import augment as augmentation
     from . import train
     from .data import segmentation_dataset
     from .runtime import Timer
-
     if splits.m_train is None or splits.m_val is None:
         raise ValueError("splits has no masks: load them with data.load_splits(profile, "
                          "masks=True).")
@@ -206,22 +149,10 @@ def evaluate_unet(model: keras.Model, images, original_masks, *, name: str, prof
                   epochs: int | None = None, wall_seconds: float | None = None,
                   extra: dict | None = None, record: bool = True, verbose: bool = True,
                   probabilities=None, n_boot: int = 1000) -> dict:
-    """Score a U-Net on test images with the ISIC 2016 rules, at BOTH resolutions.
-
-    Taught in 06_unet_segmentation. The probability maps (at the model's input size) are
-    upsampled bilinearly to each ORIGINAL mask's size and thresholded at 0.5 there -- the
-    challenge rule, recorded through :func:`course_lib.evaluation.evaluate_segmentation` under
-    ``name`` with bootstrap intervals. With ``model_size_masks`` (the test masks at the model's
-    size, e.g. ``splits.m_test``) the cheaper model-size scores are computed too (not recorded
-    separately; stored in the record's ``extra["model_size"]``).
-
-    Returns the evaluation dict (``"metrics"``, ``"ci"``, ``"per_image"``) plus
-    ``"model_size"`` (metrics dict or None) and ``"probabilities"`` ((N, h, w) at model size).
-    ``probabilities`` may be given to skip the prediction (e.g. a fusion of two models);
-    ``n_boot`` bootstrap resamples give the 95 % intervals.
-    """
+    """Score a U-Net on test images with the ISIC 2016 rules (06_unet_segmentation): scores at
+    the ORIGINAL mask sizes are recorded, those at model size (``model_size_masks``) added.
+    Returns the evaluation dict plus ``"model_size"`` and ``"probabilities"``."""
     from . import evaluation, metrics
-
     if probabilities is None:
         probabilities = predict_masks(model, images)
     probabilities = np.asarray(probabilities)

@@ -1,23 +1,13 @@
 """The reproduction report: every table of the paper the course reproduces, beside our numbers.
 
 Not taught in a notebook: ``course report --profile P`` runs it after the notebooks (README,
-"Reproduction report"); the notebooks write its inputs with :mod:`course_lib.evaluation`. It
-reads the result records the notebooks wrote (``runs/<profile>/results/*.json``, see
-:mod:`course_lib.results`; one record per notebook, task, model and seed) and writes
-
-- ``runs/<profile>/report.md``: for Tables III-XI of Wei, Ding & Hu (2020), one line per model
-  and metric with the paper's number, ours with its 95 % bootstrap interval (the ``ci`` stored in
-  the record, see :mod:`course_lib.evaluation`), the difference, and whether the paper's number
-  lies inside our interval; the spread over seeds when ``course run --seeds 0,1,2`` ran several;
-  the run's profile, hardware, epochs, seeds and wall time (``run_log.json`` written by
-  ``course run``) and the latest ``course bench`` numbers when there are some;
-- ``runs/<profile>/report.png``: one panel per table, ours (with the interval as error bar)
-  against the paper on the table's headline metric (AP for classification, the ranking metric
-  of ISIC 2016 Part 3; JA for segmentation, that of Part 1).
-
-Rows no notebook has recorded say "not run" — the report never invents a number. Rows of other
-authors' methods (Tables VII and XI, names with a reference such as ``[31]``) are quoted from the
-paper and marked as such.
+"Reproduction report"). From the result records (``runs/<profile>/results/*.json``, see
+:mod:`course_lib.results`) it writes ``runs/<profile>/report.md`` (Tables III-XI of Wei, Ding &
+Hu (2020): per model and metric the paper's number, ours with its 95 % bootstrap interval, the
+difference, whether the paper lies inside our interval, the spread over seeds, and the run's
+setup) and ``report.png`` (one panel per table on its headline metric: AP for classification,
+JA for segmentation). Rows no notebook recorded say "not run" — the report never invents a
+number; other authors' methods (names with a reference such as ``[31]``) are quoted.
 """
 from __future__ import annotations
 
@@ -59,17 +49,8 @@ _PROFILE_NOTES = {
 }
 
 
-# --------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------
+# --- Reading ---
 _profile_name = results._profile_name  # one rule for profile names
-
-
-def _profile_dir(profile, runs_base: Path | None) -> Path:
-    name = _profile_name(profile)
-    if runs_base is None:
-        return config.runs_dir(name)
-    return Path(runs_base).expanduser() / name
 
 
 def load_records(results_dir: Path) -> list[dict]:
@@ -90,9 +71,7 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-# --------------------------------------------------------------------------------------------
-# Matching records to the paper's rows
-# --------------------------------------------------------------------------------------------
+# --- Matching records to the paper's rows ---
 def _is_other_method(row_name: str) -> bool:
     """Rows such as "BL-CNN [31]" are other authors' methods, quoted by the paper."""
     return "[" in row_name
@@ -111,23 +90,17 @@ def match_rows(table_number: str, records: Sequence[Mapping]) -> dict[str, list[
     preferred = PREFERRED_NOTEBOOK.get(table_number.upper(), "")
     matched: dict[str, list[dict]] = {}
     for row_name in spec["rows"]:
-        candidates = [r for r in records
-                      if r.get("task") == spec["task"] and r.get("model") == row_name]
         by_notebook: dict[str, list[dict]] = {}
-        for record in candidates:
-            by_notebook.setdefault(str(record.get("notebook", "")), []).append(record)
-        if not by_notebook:
-            matched[row_name] = []
-            continue
+        for record in records:
+            if record.get("task") == spec["task"] and record.get("model") == row_name:
+                by_notebook.setdefault(str(record.get("notebook", "")), []).append(record)
         chosen = [name for name in by_notebook if name.split("_", 1)[0] == preferred]
-        notebook = chosen[0] if chosen else sorted(by_notebook)[0]
-        matched[row_name] = sorted(by_notebook[notebook], key=_seed)
+        notebook = chosen[0] if chosen else min(by_notebook, default=None)
+        matched[row_name] = sorted(by_notebook.get(notebook, []), key=_seed)
     return matched
 
 
-# --------------------------------------------------------------------------------------------
-# Formatting
-# --------------------------------------------------------------------------------------------
+# --- Formatting ---
 def _finite(value) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -138,18 +111,13 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _fmt(value, digits: int = 3) -> str:
-    value = _finite(value)
-    return "–" if value is None else f"{value:.{digits}f}"
+def _formatted(value, form: str) -> str:
+    return format(float(value), form) if _finite(value) is not None else "–"
 
 
-def _fmt_info(name: str, value) -> str:
-    value = _finite(value)
-    if value is None:
-        return "–"
-    if name == "params":
-        return f"{value:,.0f}"
-    return f"{value:g}"
+def _cell_format(metric: str) -> str:
+    """Format spec of a metric's cells: parameter count, size in MB, or a test metric."""
+    return {"params": ",.0f", "size_mb": "g"}.get(metric, ".3f")
 
 
 def _ours(record: Mapping, metric: str):
@@ -158,12 +126,9 @@ def _ours(record: Mapping, metric: str):
     if value is None and metric in INFO_COLUMNS:
         value = _finite((record.get("extra") or {}).get(metric))
     interval = (record.get("ci") or {}).get(metric)
-    if (not isinstance(interval, (list, tuple)) or len(interval) != 2
-            or any(_finite(v) is None for v in interval)):
-        interval = None
-    else:
-        interval = (float(interval[0]), float(interval[1]))
-    return value, interval
+    valid = (isinstance(interval, (list, tuple)) and len(interval) == 2
+             and all(_finite(v) is not None for v in interval))
+    return value, ((float(interval[0]), float(interval[1])) if valid else None)
 
 
 def _verdict(paper_value: float, interval) -> str:
@@ -187,11 +152,7 @@ def _seed_spread(records: Sequence[Mapping], metric: str) -> str:
 
 
 def _metric_names(rows: Mapping[str, Mapping]) -> list[str]:
-    names: list[str] = []
-    for values in rows.values():
-        for name in values:
-            if name not in names:
-                names.append(name)
+    names = list(dict.fromkeys(name for values in rows.values() for name in values))
     metrics_first = [n for n in names if n not in INFO_COLUMNS]
     return metrics_first + [n for n in names if n in INFO_COLUMNS]
 
@@ -210,7 +171,7 @@ def _at_a_glance(spec: Mapping, matched: Mapping) -> list[str]:
         remark = ("other authors' method" if _is_other_method(row_name)
                   else "" if found else "no record")
         rows.append((row_name, ours, paper_values, remark))
-    formats = {m: {"params": "{:,.0f}", "size_mb": "{:g}"}.get(m, "{:.3f}") for m in names}
+    formats = {metric: "{:" + _cell_format(metric) + "}" for metric in names}
     return [paper.compare(rows, formats, markdown=True), "", "Per metric:", ""]
 
 
@@ -218,22 +179,20 @@ def _table_lines(table_number: str, records: Sequence[Mapping], stats: dict) -> 
     spec = paper.table(table_number)
     matched = match_rows(table_number, records)
     several_seeds = any(len(found) > 1 for found in matched.values())
+    seeds_column = ["Over seeds: mean ± sd [min, max]"] if several_seeds else []
     header = ["Model", "Metric", "Paper", "Ours", "95 % CI", "Ours − paper",
-              "Paper inside our CI?"]
-    if several_seeds:
-        header.append("Over seeds: mean ± sd [min, max]")
-    header.append("Source")
+              "Paper inside our CI?", *seeds_column, "Source"]
     lines = [f"## Table {table_number} — {spec['title']}", "", *_at_a_glance(spec, matched),
              "| " + " | ".join(header) + " |",
              "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---"]
-                            + (["---:"] if several_seeds else []) + ["---"]) + "|"]
+                            + ["---:"] * len(seeds_column) + ["---"]) + "|"]
     for row_name, paper_values in spec["rows"].items():
         found = matched[row_name]
         other = _is_other_method(row_name)
         for metric in _metric_names({row_name: paper_values}):
             paper_value = paper_values[metric]
-            info = metric in INFO_COLUMNS
-            paper_text = _fmt_info(metric, paper_value) if info else _fmt(paper_value)
+            info, form = metric in INFO_COLUMNS, _cell_format(metric)
+            paper_text = _formatted(paper_value, form)
             if other:
                 cells = [paper_text, "other authors' method, quoted", "–", "–", "–"]
                 source = "paper"
@@ -248,8 +207,8 @@ def _table_lines(table_number: str, records: Sequence[Mapping], stats: dict) -> 
                 if value is None:
                     cells = [paper_text, "not recorded", "–", "–", "–"]
                 elif info:
-                    cells = [paper_text, _fmt_info(metric, value), "–",
-                             _fmt_info(metric, value - paper_value), "n/a (not a test metric)"]
+                    cells = [paper_text, _formatted(value, form), "–",
+                             _formatted(value - paper_value, form), "n/a (not a test metric)"]
                 else:
                     verdict = _verdict(paper_value, interval)
                     stats["metrics_run"] += 1
@@ -258,7 +217,7 @@ def _table_lines(table_number: str, records: Sequence[Mapping], stats: dict) -> 
                         stats["inside"] += verdict == "yes"
                     ci_text = ("–" if interval is None
                                else f"[{interval[0]:.3f}, {interval[1]:.3f}]")
-                    cells = [paper_text, _fmt(value), ci_text,
+                    cells = [paper_text, _formatted(value, ".3f"), ci_text,
                              f"{value - paper_value:+.3f}", verdict]
                 epochs = first.get("epochs")
                 source = (f"{first.get('notebook', '?')}, seed {_seed(first)}"
@@ -373,10 +332,6 @@ def _bench_lines(bench: Mapping) -> list[str]:
     return lines
 
 
-def _formatted(value, form: str) -> str:
-    return format(float(value), form) if _finite(value) is not None else "–"
-
-
 def _deployment_lines(exports: Sequence[Mapping] | None) -> list[str]:
     """The TFLite summaries `course export` wrote (runs/<profile>/tflite/<model>.json)."""
     lines = ["## Deployment: TFLite (`course export`)", ""]
@@ -458,9 +413,7 @@ def build_report(profile, records: Sequence[Mapping], *, run_log: dict | None = 
     return "\n".join(lines).rstrip() + "\n"
 
 
-# --------------------------------------------------------------------------------------------
-# Figure
-# --------------------------------------------------------------------------------------------
+# --- Figure ---
 def plot_report(records: Sequence[Mapping], path: Path | str, title: str = "") -> Path:
     """One panel per table: the paper (black x) and ours (blue dot, 95 % CI error bar; grey
     dots: other seeds) on the table's :data:`HEADLINE_METRIC`. Rows not run are labelled so.
@@ -493,9 +446,8 @@ def plot_report(records: Sequence[Mapping], path: Path | str, title: str = "") -
             else:
                 value, interval = _ours(found[0], metric)
                 if value is not None:
-                    error = None
-                    if interval is not None:
-                        error = [[max(0.0, value - interval[0])], [max(0.0, interval[1] - value)]]
+                    error = (None if interval is None else
+                             [[max(0.0, value - interval[0])], [max(0.0, interval[1] - value)]])
                     axes.errorbar(x, value, yerr=error, fmt="o", color="tab:blue", capsize=3)
                 for other in found[1:]:
                     extra_value = _ours(other, metric)[0]
@@ -520,9 +472,7 @@ def plot_report(records: Sequence[Mapping], path: Path | str, title: str = "") -
     return path
 
 
-# --------------------------------------------------------------------------------------------
-# The command
-# --------------------------------------------------------------------------------------------
+# --- The command ---
 def write_report(profile, runs_base: Path | str | None = None, *, figure: bool = True
                  ) -> tuple[Path, Path | None]:
     """Write ``runs/<profile>/report.md`` (and ``report.png`` when ``figure``) from the records in
@@ -530,11 +480,10 @@ def write_report(profile, runs_base: Path | str | None = None, *, figure: bool =
     replaces the ``runs/`` folder (default :func:`config.runs_dir`, which honours
     ``$COURSE_RUNS_DIR``). Works with whatever subset of notebooks has run, including none."""
     profile_name = _profile_name(profile)
-    folder = _profile_dir(profile_name, runs_base)
+    folder = (config.runs_dir(profile_name) if runs_base is None
+              else Path(runs_base).expanduser() / profile_name)
     results_dir = folder / "results"
     records = load_records(results_dir)
-    run_log = _read_json(folder / "run_log.json")
-    bench = _read_json(folder / "bench.json")
     exports = [summary for summary in (_read_json(path) for path in
                                        sorted((folder / "tflite").glob("*.json"))) if summary]
     png = None
@@ -542,10 +491,9 @@ def write_report(profile, runs_base: Path | str | None = None, *, figure: bool =
         png = plot_report(records, folder / "report.png",
                           title=f"Wei, Ding & Hu (2020) vs the course — profile {profile_name}"
                                 + (" (smoke: NOT meaningful)" if profile_name == "smoke" else ""))
-    text = build_report(profile_name, records, run_log=run_log, bench=bench,
-                        results_dir=results_dir, figure_name=png.name if png else None,
-                        exports=exports)
+    text = build_report(profile_name, records, run_log=_read_json(folder / "run_log.json"),
+                        bench=_read_json(folder / "bench.json"), results_dir=results_dir,
+                        figure_name=png.name if png else None, exports=exports)
     folder.mkdir(parents=True, exist_ok=True)
-    markdown = folder / "report.md"
-    config.write_atomic(markdown, text)
-    return markdown, png
+    config.write_atomic(folder / "report.md", text)
+    return folder / "report.md", png

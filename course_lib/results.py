@@ -33,9 +33,7 @@ SCHEMA_VERSION = 1
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-# --------------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------------
+# --- Helpers ---
 def _clean_notebook(notebook: str) -> str:
     """'solutions/01_data.ipynb' -> '01_data'."""
     name = Path(str(notebook)).name
@@ -59,8 +57,10 @@ def _profile_name(profile) -> str:
 
 
 def result_path(notebook: str, task: str, model: str, profile, seed: int | None = None) -> Path:
-    """Where :func:`record_result` writes this key (the folder is created). A ``seed`` other
-    than None or 0 adds ``__seed<N>`` to the file name."""
+    """Where :func:`record_result` writes this key (the folder is created):
+    ``runs/<profile>/results/<notebook>__<task>__<model>.json``, characters other than letters,
+    digits, ``_ - .`` made ``-``, a trailing ``.ipynb`` dropped; a ``seed`` other than None or 0
+    adds ``__seed<N>``."""
     parts = [_safe_part(_clean_notebook(notebook), "notebook"), _safe_part(task, "task"),
              _safe_part(model, "model")]
     if seed not in (None, 0):
@@ -106,8 +106,7 @@ def _jsonable(value, what: str):
 def _versions() -> dict[str, str]:
     versions = {"course_lib": __version__, "python": platform.python_version()}
     for module_name in ("numpy", "tensorflow", "keras"):
-        module = sys.modules.get(module_name)
-        version = getattr(module, "__version__", None) if module is not None else None
+        version = getattr(sys.modules.get(module_name), "__version__", None)
         if version:
             versions[module_name] = str(version)
     return versions
@@ -125,51 +124,35 @@ def _cpu_model() -> str:
 
 
 def hardware_summary() -> str:
-    """One line such as ``"Linux x86_64, 2 x AMD EPYC 7B13, GPU: NVIDIA A100"``.
-
-    Taught in 00_setup_and_metrics. The GPU part comes from TensorFlow only when TensorFlow is
-    already imported (this function never imports it); otherwise the line says nothing about GPUs.
-    """
+    """One line such as ``"Linux x86_64, 2 x AMD EPYC 7B13, GPU: NVIDIA A100"``. Taught in
+    00_setup_and_metrics. GPUs are named only when TensorFlow is already imported (never here)."""
     parts = [f"{platform.system()} {platform.machine()}".strip(),
              f"{os.cpu_count() or '?'} x {_cpu_model()}"]
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         try:
-            gpus = tf.config.list_physical_devices("GPU")
-            names = []
-            for gpu in gpus:
-                details = tf.config.experimental.get_device_details(gpu) or {}
-                names.append(details.get("device_name") or gpu.name)
+            names = [(tf.config.experimental.get_device_details(gpu) or {}).get("device_name")
+                     or gpu.name for gpu in tf.config.list_physical_devices("GPU")]
             parts.append("GPU: " + (", ".join(names) if names else "none visible to TensorFlow"))
         except Exception as err:  # hardware probing must never break a results record
             parts.append(f"GPU: unknown ({type(err).__name__})")
     return ", ".join(parts)
 
 
-# --------------------------------------------------------------------------------------------
-# Writing and reading
-# --------------------------------------------------------------------------------------------
+# --- Writing and reading ---
 def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, float], profile, *,
                   image_size: int | None = None, epochs: int | None = None,
                   seed: int | None = None, wall_seconds: float | None = None,
                   ci: Mapping[str, Sequence[float]] | None = None,
                   extra: Mapping | None = None) -> Path:
-    """Write one result record and return its path. Taught in 00_setup_and_metrics.
+    """Write one result record to :func:`result_path` (overwriting the same key) and return its
+    path. Taught in 00_setup_and_metrics.
 
-    The file is ``runs/<profile>/results/<notebook>__<task>__<model>.json`` (characters other than
-    letters, digits, ``_ - .`` become ``-``; a trailing ``.ipynb`` is dropped; a seed other than
-    0 adds ``__seed<N>``). Recording the same (notebook, task, model, profile, seed) again
-    overwrites it.
-
-    ``task`` is e.g. ``"classification"`` or ``"segmentation"``; ``metrics`` maps names to
-    numbers (NaN and infinities are stored as ``null``). ``profile`` is a
-    :class:`config.Profile` or a profile name; with a Profile, ``image_size`` and ``seed`` default
-    to the profile's (with a name, ``seed`` defaults to ``$COURSE_SEED`` when set). ``ci`` maps
-    a metric to ``(low, high)`` or to a ``BootstrapCI`` ``(point, low, high)``; it is stored
-    as ``[low, high]``. ``extra`` is any JSON-able dict.
-
-    The record also holds ``hardware`` (:func:`hardware_summary`), ``time`` (UTC, ISO 8601) and
-    ``versions`` (course_lib, Python, NumPy, and TensorFlow/Keras when imported).
+    ``metrics`` maps names to numbers (NaN and infinities are stored as ``null``). With a
+    :class:`config.Profile`, ``image_size`` and ``seed`` default to the profile's (with a name,
+    ``seed`` defaults to ``$COURSE_SEED`` when set). ``ci`` maps a metric to ``(low, high)`` or a
+    ``BootstrapCI`` ``(point, low, high)``, stored as ``[low, high]``. The record also holds
+    ``hardware`` (:func:`hardware_summary`), ``time`` (UTC, ISO 8601) and ``versions``.
     """
     for value, what in ((notebook, "notebook"), (task, "task"), (model, "model")):
         if not isinstance(value, str) or not value.strip():
@@ -203,23 +186,14 @@ def record_result(notebook: str, task: str, model: str, metrics: Mapping[str, fl
             clean_ci[str(name)] = [_number(values[-2], f"ci[{name!r}] low"),
                                    _number(values[-1], f"ci[{name!r}] high")]
 
-    record = {
-        "schema": SCHEMA_VERSION,
-        "notebook": _clean_notebook(notebook),
-        "task": task,
-        "model": model,
-        "profile": profile_name,
-        "metrics": clean_metrics,
-        "ci": clean_ci,
-        "image_size": _jsonable(image_size, "image_size"),
-        "epochs": _jsonable(epochs, "epochs"),
-        "seed": _jsonable(seed, "seed"),
-        "wall_seconds": _number(wall_seconds, "wall_seconds"),
-        "hardware": hardware_summary(),
-        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "extra": _jsonable(dict(extra), "extra") if extra else {},
-    }
+    record = {"schema": SCHEMA_VERSION, "notebook": _clean_notebook(notebook), "task": task,
+              "model": model, "profile": profile_name, "metrics": clean_metrics, "ci": clean_ci,
+              "image_size": _jsonable(image_size, "image_size"),
+              "epochs": _jsonable(epochs, "epochs"), "seed": _jsonable(seed, "seed"),
+              "wall_seconds": _number(wall_seconds, "wall_seconds"),
+              "hardware": hardware_summary(),
+              "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "versions": _versions(), "extra": _jsonable(dict(extra), "extra") if extra else {}}
     text = json.dumps(record, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
     path = result_path(notebook, task, model, profile_name, seed=record["seed"])
     return config.write_atomic(path, text)  # never half a JSON file, even after a kill
@@ -251,72 +225,48 @@ def read_record_files(folder) -> list[tuple[Path, dict]]:
 
 def load_results(profile=None, notebook: str | None = None, task: str | None = None
                  ) -> list[dict]:
-    """Read the records of one profile (or of every profile when ``profile`` is None).
-
-    Taught in 00_setup_and_metrics. Optionally keep only one ``notebook`` (name with or without
-    ``.ipynb``) and/or one ``task``. Records are sorted by profile, notebook, task, model. A file
-    that is not valid JSON is skipped with a warning.
-    """
+    """Read the records of one profile (of every profile when ``profile`` is None), sorted by
+    profile, notebook, task, model; optionally only one ``notebook`` (with or without
+    ``.ipynb``) and/or ``task``. Invalid files are skipped with a warning. Taught in
+    00_setup_and_metrics."""
     if profile is None:
         folders = sorted(path for path in config.runs_dir().glob("*/results") if path.is_dir())
     else:
         folders = [config.runs_dir(_profile_name(profile)) / "results"]
     wanted_notebook = _clean_notebook(notebook) if notebook is not None else None
-    records = []
-    for folder in folders:
-        for _, record in read_record_files(folder):
-            if wanted_notebook is not None and record.get("notebook") != wanted_notebook:
-                continue
-            if task is not None and record.get("task") != task:
-                continue
-            records.append(record)
+    records = [record for folder in folders for _, record in read_record_files(folder)
+               if (wanted_notebook is None or record.get("notebook") == wanted_notebook)
+               and (task is None or record.get("task") == task)]
     records.sort(key=lambda r: tuple(str(r.get(k, "")) for k in
                                      ("profile", "notebook", "task", "model"))
                  + (r.get("seed") if isinstance(r.get("seed"), int) else -1,))
     return records
 
 
-# --------------------------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------------------------
+# --- Tables ---
 _ROW_FIELDS = ("notebook", "task", "model", "profile", "image_size", "epochs")
 
 
 def _metric_names(records: Iterable[Mapping], metrics: Sequence[str] | None) -> list[str]:
     if metrics is not None:
         return list(metrics)
-    names: list[str] = []
-    for record in records:
-        for name in record.get("metrics", {}):
-            if name not in names:
-                names.append(name)
-    return names
+    return list(dict.fromkeys(name for record in records for name in record.get("metrics", {})))
 
 
 def results_table(records: Sequence[Mapping], metrics: Sequence[str] | None = None
                   ) -> list[dict]:
     """Flat rows, one per record: notebook, task, model, profile, image_size, epochs, one key
     per metric (None when missing or NaN), wall_seconds. Taught in 00_setup_and_metrics.
-
-    ``metrics`` picks and orders the metric columns (default: every metric found, in order of
-    first appearance).
-    """
+    ``metrics`` picks and orders the metric columns (default: all, in order of appearance)."""
     records = list(records)
     names = _metric_names(records, metrics)
-    rows = []
-    for record in records:
-        row = {field: record.get(field) for field in _ROW_FIELDS}
-        for name in names:
-            row[name] = record.get("metrics", {}).get(name)
-        row["wall_seconds"] = record.get("wall_seconds")
-        rows.append(row)
-    return rows
+    return [{**{field: record.get(field) for field in _ROW_FIELDS},
+             **{name: record.get("metrics", {}).get(name) for name in names},
+             "wall_seconds": record.get("wall_seconds")} for record in records]
 
 
 def _cell(value) -> str:
-    if value is None:
-        return "–"
-    return str(value).replace("|", "\\|")
+    return "–" if value is None else str(value).replace("|", "\\|")
 
 
 def to_markdown(records: Sequence[Mapping], metrics: Sequence[str] | None = ("AC", "AUC", "AP"),
@@ -324,9 +274,8 @@ def to_markdown(records: Sequence[Mapping], metrics: Sequence[str] | None = ("AC
     """A Markdown table of ``records`` for the report. Taught in 00_setup_and_metrics.
 
     Columns: Notebook, Task, Model, Profile, Size, Epochs, the chosen ``metrics`` (``None`` =
-    all found), Time (s). A metric with a stored interval prints as ``0.832 [0.780, 0.880]``; a
-    missing or NaN value prints as ``–``.
-    """
+    all found), Time (s). A metric with an interval prints as ``0.832 [0.780, 0.880]``, a
+    missing or NaN value as ``–``."""
     records = list(records)
     names = _metric_names(records, metrics)
     header = ["Notebook", "Task", "Model", "Profile", "Size", "Epochs", *names, "Time (s)"]

@@ -1,7 +1,4 @@
-"""What the notebook is running on, and the one call every notebook's setup cell makes.
-
-Taught in 00_setup_and_metrics.
-"""
+"""What the notebook runs on, and the setup call of every notebook (00_setup_and_metrics)."""
 from __future__ import annotations
 
 import logging
@@ -42,23 +39,17 @@ def runtime_info() -> dict:
     import keras
     import numpy
     import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
     names = []
-    for gpu in gpus:
+    for gpu in tf.config.list_physical_devices("GPU"):
         try:
-            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
         except (RuntimeError, ValueError):
             names.append(gpu.name)
-    return {
-        "where": "Google Colab" if in_colab() else "local",
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "cpu": f"{_cpu_name()} ({os.cpu_count()} logical cores)",
-        "gpus": names,
-    }
+    return {"where": "Google Colab" if in_colab() else "local",
+            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__,
+            "cpu": f"{_cpu_name()} ({os.cpu_count()} logical cores)", "gpus": names}
 
 
 def hardware_line(info: dict | None = None) -> str:
@@ -69,15 +60,12 @@ def hardware_line(info: dict | None = None) -> str:
 
 
 def use_google_drive(folder: str = DRIVE_FOLDER) -> Path | None:
-    """On Colab: mount Google Drive and keep the course's data and runs in
-    ``MyDrive/<folder>/data`` and ``.../runs`` (``COURSE_DATA_DIR`` / ``COURSE_RUNS_DIR``), so
-    that later notebooks and later sessions find what earlier ones downloaded, trained and
-    saved (each Colab notebook gets a fresh runtime; /content is lost with it). Variables you
-    set yourself win. Returns the folder, or None outside Colab."""
+    """On Colab: mount Google Drive and keep data and runs in ``MyDrive/<folder>/data`` and
+    ``.../runs`` (``COURSE_DATA_DIR`` / ``COURSE_RUNS_DIR``; variables already set win), so they
+    outlive the Colab runtime. Returns the folder, or None outside Colab."""
     if not in_colab():
         return None
     from google.colab import drive  # noqa: PLC0415 - only exists on Colab
-
     drive.mount(str(DRIVE_MOUNT))
     home = DRIVE_MOUNT / "MyDrive" / folder
     for variable, sub in (("COURSE_DATA_DIR", "data"), ("COURSE_RUNS_DIR", "runs")):
@@ -91,27 +79,18 @@ def use_google_drive(folder: str = DRIVE_FOLDER) -> Path | None:
 
 def start_notebook(profile_name: str | None = None, *, quiet: bool = False,
                    drive: bool | None = None) -> config.Profile:
-    """The setup every notebook runs: version guard, profile, seeds, hardware settings (mixed
-    precision and XLA on a GPU in lab/paper: :func:`course_lib.train.configure_for_hardware`),
-    and the stored-outputs note.
-
-    Prints which profile and hardware produce this notebook's outputs, so a reader of the
-    stored outputs always knows where the numbers came from. ``drive`` (the notebooks'
-    ``USE_DRIVE`` parameter; None = yes on Colab) keeps data and runs on Google Drive
-    (:func:`use_google_drive`).
-    """
+    """The setup every notebook runs: version guard, profile, seeds, hardware settings
+    (:func:`course_lib.train.configure_for_hardware`), and a note of the profile and hardware behind
+    the stored outputs. ``drive`` (None = yes on Colab): :func:`use_google_drive`."""
     from . import require
-
     require(verbose=False)
     if drive or (drive is None and in_colab()):
         use_google_drive()
-    # TensorFlow's Python logger prints "retracing" notices (e.g. from predict on new shapes)
-    # that would land in stored outputs; errors still show.
+    # TensorFlow's "retracing" notices would land in stored outputs; errors still show.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     profile = config.get_profile(profile_name)
     config.set_seed(profile.seed, deterministic=profile.deterministic)
     from . import train
-
     settings = train.configure_for_hardware(profile, verbose=False)
     if not quiet:
         info = runtime_info()

@@ -1,25 +1,12 @@
-"""The course website: ``course site --out site/``.
+"""The course website: ``course site --out site/`` (mkdocs-material + mkdocs-jupyter, the
+``site`` extra).
 
-Built with mkdocs + mkdocs-material + mkdocs-jupyter (the ``site`` extra) from what is in the
-checkout at build time:
-
-- the home page is ``README.md``; the notebook pages follow its syllabus table (notebooks in
-  ``solutions/`` that the syllabus does not list come last, in name order);
-- every notebook page is rendered from ``solutions/NN_*.ipynb`` *with its stored outputs* -- the
-  build never executes a notebook;
-- ``docs/*.md`` become "Guides" pages;
-- MathJax (the copy shipped by the PyPI package ``jupyter-server-mathjax``) is copied into the
-  site and loaded from there, so equations render without internet; search is mkdocs' own
-  (a JSON index in the site, no server or CDN needed);
-- widget outputs (which need a live kernel, or a widget loader from a CDN) are replaced by a
-  static snapshot: a note, the controls' values and the pictures stored in the notebook's
-  widget state;
-- each notebook page starts with links to its exercise copy (``notebooks/``), the solution
-  notebook (both downloadable from the site) and Colab badges for both; the Colab badge image
-  is a local SVG, not the one on colab.research.google.com.
-
-Not taught in a notebook; see README ("For course developers"). Tested by tests/test_site.py
-(structure) and tests/test_browser.py (headless Chromium, network off).
+The home page is README; notebook pages follow its syllabus table and are rendered from
+``solutions/`` *with their stored outputs* (never executed), each headed by download and Colab
+links to its exercise copy and solution; ``docs/*.md`` become "Guides". MathJax (from
+``jupyter-server-mathjax``), mkdocs' search and the Colab badge are served from the site itself,
+and widget outputs become static snapshots, so the site works offline. Not taught in a notebook;
+see README ("For course developers"); tested by tests/test_site.py and tests/test_browser.py.
 """
 from __future__ import annotations
 
@@ -81,19 +68,11 @@ def syllabus_order(root: Path) -> list[Path]:
     return listed + rest
 
 
-def _repo_link(target: str) -> str:
-    return f"{REPO_URL}/blob/{BRANCH}/{target}"
-
-
 def _rewrite_link(target: str, source_dir: str, *, page_prefix: str, notebooks: set[str],
                   guides: set[str], sources: bool = False) -> str:
-    """Map a link of a repository file (README, docs/*.md, a notebook) to the site.
-
-    ``source_dir``: the folder of the file holding the link, relative to the repo root.
-    ``page_prefix``: the way from the page being written back to the site root ("" or "../").
-    ``sources``: link pages by their source file (for markdown pages, which mkdocs checks and
-    rewrites) instead of their html file (for notebook cells, which mkdocs does not touch).
-    """
+    """Map a link of a repository file in ``source_dir`` (README, docs/*.md, a notebook) to the
+    site. ``page_prefix``: from the page back to the site root ("" or "../"). ``sources``: link
+    pages by their source file (markdown pages, which mkdocs rewrites), not their html file."""
     if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("#"):
         return target
     path, _, anchor = target.partition("#")
@@ -108,7 +87,7 @@ def _rewrite_link(target: str, source_dir: str, *, page_prefix: str, notebooks: 
     if resolved.startswith("docs/") and name in guides:
         page = name if sources else f"{name[:-3]}.html"
         return f"{page_prefix}guides/{page}{suffix}"
-    return _repo_link(resolved) + suffix
+    return f"{REPO_URL}/blob/{BRANCH}/{resolved}{suffix}"
 
 
 def _rewrite_markdown(text: str, source_dir: str, **kwargs) -> str:
@@ -124,6 +103,10 @@ def _rewrite_markdown(text: str, source_dir: str, **kwargs) -> str:
 
 
 # --------------------------------------------------------------------------- widgets
+def _control(description: object, value: object) -> str:
+    return f"<li>{html.escape(str(description))}: <code>{html.escape(str(value))}</code></li>"
+
+
 def _widget_snapshot(model_id: str, state: dict) -> str:
     """Static HTML for a widget output: a note, the controls' values, the stored pictures."""
     controls: list[str] = []
@@ -168,13 +151,11 @@ def _widget_snapshot(model_id: str, state: dict) -> str:
                 value = options[values["index"]] if values["index"] is not None else value
             elif options and values.get("index") is not None and not isinstance(value, str):
                 value = options[values["index"]]
-            controls.append(f"<li>{html.escape(str(values['description']))}: "
-                            f"<code>{html.escape(str(value))}</code></li>")
+            controls.append(_control(values["description"], value))
         elif "index" in values and values.get("_options_labels") and "description" in values:
             index = values["index"]
             label = values["_options_labels"][index] if index is not None else "—"
-            controls.append(f"<li>{html.escape(str(values['description']))}: "
-                            f"<code>{html.escape(str(label))}</code></li>")
+            controls.append(_control(values["description"], label))
         for child in values.get("children", []) or []:
             if isinstance(child, str):
                 walk(child.replace("IPY_MODEL_", ""))

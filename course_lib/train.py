@@ -1,10 +1,8 @@
 """The paper's training protocol, in one place.
 
-Taught in 03_lightweight_cnns (and reused by 04–06). Paper, III.B.4 and III.C.3: Adam with
-learning rate 1e-4; the learning rate halves when the validation loss has not improved for three
-epochs (ReduceLROnPlateau, factor 0.5, patience 3); 50 epochs; batch 32. On top of the paper:
-checkpoints that let an interrupted run resume (Colab disconnects), a CSV history, the
-distribution strategy (TPU / several GPUs / default) and mixed precision on GPUs.
+Taught in 03_lightweight_cnns (and reused by 04–06). Paper, III.B.4 and III.C.3: Adam 1e-4,
+ReduceLROnPlateau (factor 0.5, patience 3), 50 epochs, batch 32. On top of the paper: resumable
+checkpoints, a CSV history, the distribution strategy and mixed precision on GPUs.
 """
 from __future__ import annotations
 
@@ -19,10 +17,9 @@ from .paper import LEARNING_RATE as PAPER_LEARNING_RATE  # Adam, both tasks
 from .paper import LR_FACTOR as PAPER_LR_FACTOR, LR_PATIENCE as PAPER_LR_PATIENCE
 
 __all__ = ["PAPER_LEARNING_RATE", "get_strategy", "strategy_scope", "compile_options",
-           "fresh_session", "gpu_memory", "mirrored_strategy",
-           "use_mixed_precision", "paper_optimizer",
-           "paper_callbacks", "run_directory", "fit", "saved_model_path", "load_saved_model",
-           "recalibrate_batchnorm", "PreciseBatchNorm", "BatchLossLog",
+           "fresh_session", "gpu_memory", "mirrored_strategy", "use_mixed_precision",
+           "paper_optimizer", "paper_callbacks", "run_directory", "fit", "saved_model_path",
+           "load_saved_model", "recalibrate_batchnorm", "PreciseBatchNorm", "BatchLossLog",
            "configure_for_hardware", "out_of_memory_message"]
 
 
@@ -31,20 +28,9 @@ _STRATEGY = {}  # one distribution strategy per process (see get_strategy)
 
 def get_strategy(verbose: bool = True, devices=None):
     """TPU if one is attached, MirroredStrategy over several GPUs, else the default strategy.
-
-    Build and compile models inside ``with strategy.scope():`` (or :func:`strategy_scope`). The
-    batch size stays the GLOBAL batch (the paper's 32): each of the
-    ``strategy.num_replicas_in_sync`` replicas gets an equal share of every batch.
-
-    The strategy is made once per process and returned again on later calls: two
-    MirroredStrategy objects over the same devices in one process can mix up their gradient
-    all-reduces (TensorFlow aborts with "Shape mismatch in the collective instance").
-    ``devices`` (e.g. ``["/cpu:0", "/cpu:1"]``) forces a MirroredStrategy over exactly those
-    devices and replaces the cached one: the tests use two logical CPUs to run the multi-GPU
-    code path on a machine without GPUs.
-    """
+    Made once per process (two MirroredStrategy objects can mix up their all-reduces);
+    ``devices`` (e.g. ``["/cpu:0", "/cpu:1"]``) forces a new MirroredStrategy over them."""
     import tensorflow as tf
-
     if devices is not None:
         devices = list(devices)
         _STRATEGY["strategy"] = tf.distribute.MirroredStrategy(devices)
@@ -73,9 +59,7 @@ def get_strategy(verbose: bool = True, devices=None):
 @contextlib.contextmanager
 def mirrored_strategy(devices):
     """``with train.mirrored_strategy(["/gpu:0"]) as strategy: ...``: a MirroredStrategy over
-    ``devices`` for the block (it becomes the process's strategy, see :func:`get_strategy`);
-    the previous one is given back afterwards. ``course bench`` measures the MirroredStrategy
-    path with it, even on one GPU."""
+    ``devices`` for the block only (``course bench`` measures that path with it)."""
     saved = dict(_STRATEGY)
     try:
         yield get_strategy(verbose=False, devices=devices)
@@ -85,21 +69,14 @@ def mirrored_strategy(devices):
 
 
 def strategy_scope():
-    """``with train.strategy_scope(): model = build(...); model.compile(...)``.
-
-    The scope of :func:`get_strategy`'s strategy: on a CPU or one GPU it changes nothing; on
-    several GPUs (or a TPU) the model's variables are mirrored on every device and each batch
-    is split between them. The course's training helpers build their models inside it.
-    """
+    """``with train.strategy_scope(): model = build(...); model.compile(...)``: the scope of
+    :func:`get_strategy`'s strategy (no change on a CPU or one GPU)."""
     return get_strategy(verbose=False).scope()
 
 
 def compile_options(profile) -> dict:
-    """The ``model.compile`` keywords that depend on the profile and the hardware:
-    ``run_eagerly`` (the profile's: the smoke profile skips graph tracing) and ``jit_compile``
-    (XLA: on in ``lab``/``paper`` on a GPU, off everywhere else, as
-    :func:`configure_for_hardware` decides). ``model.compile(..., **train.compile_options(profile))``.
-    """
+    """``model.compile`` keywords for the profile and hardware: ``run_eagerly`` (the profile's)
+    and ``jit_compile`` (XLA, as :func:`configure_for_hardware` decides)."""
     profile = config.as_profile(profile)
     return {"run_eagerly": profile.run_eagerly,
             "jit_compile": _xla_wanted(profile) and not profile.run_eagerly}
@@ -107,7 +84,6 @@ def compile_options(profile) -> dict:
 
 def _gpu_count() -> int:
     import tensorflow as tf
-
     return len(tf.config.list_physical_devices("GPU"))
 
 
@@ -118,15 +94,9 @@ def _xla_wanted(profile) -> bool:
 
 
 def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str:
-    """Turn on ``mixed_float16`` on a GPU that profits from it (compute capability >= 7.0).
-
-    ``enable=None`` decides automatically; on a CPU it stays ``float32`` (mixed precision is
-    slower there). Returns the active policy name. Models built afterwards must keep their final
-    softmax/sigmoid in float32 — the course's builders do (``dtype="float32"`` on the heads).
-    """
-    import keras
+    """Turn on ``mixed_float16`` on a GPU that profits from it (compute capability >= 7.0;
+    ``enable=None``: decide). Returns the policy name. Keep final activations in float32."""
     import tensorflow as tf
-
     gpus = tf.config.list_physical_devices("GPU")
     if enable is None:
         enable = False
@@ -146,16 +116,9 @@ def use_mixed_precision(enable: bool | None = None, verbose: bool = True) -> str
 
 
 def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
-    """Mixed precision and XLA for the profile and the hardware at hand; returns the settings.
-
-    For the training notebooks (03_lightweight_cnns on). In ``lab`` and ``paper`` on a GPU it
-    turns on ``mixed_float16`` (compute capability >= 7.0, see :func:`use_mixed_precision`) and
-    asks for XLA: pass the returned ``jit_compile`` to ``model.compile(..., jit_compile=...)``.
-    Everywhere else (the ``smoke`` profile, any CPU) it keeps ``float32`` and
-    ``jit_compile=False``: on this course's CPUs XLA made training about 4x SLOWER and mixed
-    precision is slower too. Returns ``{"policy", "jit_compile", "gpus", "reason"}``; ``course
-    bench`` on the GPU measures what the two settings gain.
-    """
+    """Mixed precision and XLA for the profile and hardware (03_lightweight_cnns on): both in
+    ``lab`` / ``paper`` on a GPU, else neither (on CPUs XLA made training about 4x SLOWER).
+    Returns ``{"policy", "jit_compile", "gpus", "reason"}``."""
     profile = config.as_profile(profile)
     gpus = _gpu_count()
     if gpus and profile.name != "smoke":
@@ -177,16 +140,8 @@ def configure_for_hardware(profile=None, verbose: bool = True) -> dict:
 
 
 def fresh_session(profile, seed: int | None = None) -> dict:
-    """A clean start for the next model: clear Keras' session, seed everything, and re-apply
-    the hardware settings of :func:`configure_for_hardware`. Returns those settings.
-
-    ``keras.backend.clear_session()`` also resets the global precision policy to float32, so a
-    notebook that clears the session before each model (as the training helpers do, to free
-    memory and make each model independent of the ones before) must turn mixed precision on
-    again afterwards; this does both in the right order. ``seed`` defaults to ``profile.seed``.
-    """
-    import keras
-
+    """Clear Keras' session, seed everything, re-apply :func:`configure_for_hardware` (clearing
+    resets the precision policy to float32); returns those settings."""
     profile = config.as_profile(profile)
     keras.backend.clear_session()
     config.set_seed(profile.seed if seed is None else seed, deterministic=profile.deterministic)
@@ -210,8 +165,6 @@ def out_of_memory_message(profile, name: str = "") -> str:
 
 def paper_optimizer(learning_rate: float = PAPER_LEARNING_RATE):
     """Adam with the paper's initial learning rate (1e-4)."""
-    import keras
-
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
@@ -229,10 +182,7 @@ def saved_model_path(profile, name: str) -> Path:
 
 def paper_callbacks(run_dir: Path, monitor: str = "val_loss", *, resume: bool = True,
                     save_best: bool = True):
-    """ReduceLROnPlateau as in the paper, a CSV history, the best checkpoint, and a backup
-    from which an interrupted ``fit`` resumes (``keras.callbacks.BackupAndRestore``)."""
-    import keras
-
+    """The paper's ReduceLROnPlateau, a CSV history, the best checkpoint, a resumable backup."""
     run_dir = Path(run_dir)
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=PAPER_LR_FACTOR,
@@ -248,8 +198,6 @@ def paper_callbacks(run_dir: Path, monitor: str = "val_loss", *, resume: bool = 
 
 
 def _batchnorm_layers(layer):
-    import keras
-
     if isinstance(layer, keras.layers.BatchNormalization):
         yield layer
     for sub in getattr(layer, "layers", None) or []:
@@ -259,7 +207,6 @@ def _batchnorm_layers(layer):
 def _input_batches(data, max_batches: int):
     """The model inputs of the first ``max_batches`` batches of a Dataset, PyDataset or array."""
     import tensorflow as tf
-
     if isinstance(data, tf.data.Dataset):
         for batch in data.take(max_batches):
             yield batch[0] if isinstance(batch, tuple) else batch
@@ -274,17 +221,9 @@ def _input_batches(data, max_batches: int):
 
 def recalibrate_batchnorm(model, data, max_batches: int = 4) -> int:
     """Recompute every BatchNormalization layer's moving mean and variance from training batches
-    ("precise BatchNorm"). Returns the number of batches used.
-
-    Taught in 03_lightweight_cnns. At inference BatchNorm normalises with moving averages that
-    move 1 % per step (momentum 0.99). After a short run from random weights they still hold
-    stale values, the activations drift block after block, and the model predicts one class
-    everywhere (a U-Net: every pixel background). A forward pass in training mode over a few
-    batches, with the momentum set so that the moving statistics become the average over those
-    batches, fixes the statistics without changing any trained weight. :class:`PreciseBatchNorm`
-    does it in every training run of the course; frozen layers (``trainable=False``) keep
-    theirs, as Keras leaves them in inference mode.
-    """
+    ("precise BatchNorm"); returns the batches used. Taught in 03_lightweight_cnns: after a short
+    run stale moving averages make the model predict one class everywhere. Frozen layers keep
+    theirs."""
     layers = list(_batchnorm_layers(model))
     if not layers:
         return 0
@@ -302,25 +241,12 @@ def recalibrate_batchnorm(model, data, max_batches: int = 4) -> int:
 
 
 class PreciseBatchNorm(keras.callbacks.Callback):
-    """Keras callback: recompute BatchNorm statistics (:func:`recalibrate_batchnorm`) from
-    ``max_batches`` training batches before every validation pass of ``fit`` and after the last
-    epoch, so that the validation loss (which ReduceLROnPlateau and the best checkpoint follow)
-    and the saved model use statistics of the current weights.
-
-    Why a callback and not a lower momentum: measured with benchmarks/bench_batchnorm.py
-    (SynthDerm, 128 px, 144 training images, 16 epochs, batch 16, no ImageNet weights, 2 busy
-    CPU cores). Momentum 0.99 alone: the U-Net's validation loss stayed at 1.37-1.22 while its
-    training loss fell from 1.19 to 0.38, and the test JA was 0.000 in inference mode against
-    0.870 in training mode (the failure seen on real images); the MobileNet classifier gave one
-    score to every image (AUC 0.500). With this callback: validation loss 1.01 -> 0.30 beside
-    the training loss, test JA 0.910 in inference mode (0.864 with batch statistics), and the
-    classifier's inference-mode AUC within 0.004 of its training-mode AUC. The cost was 10.7 %
-    (U-Net) and 15.5 % (classifier) with a quarter of the steps per recalibration, hence the
-    eighth used now (:meth:`batches`). It needs no change to any builder or to the Keras
-    applications' own BatchNorm momenta, and works for every model of the course
-    (classifiers, DC models with a shared backbone, U-Nets). Training itself is unchanged: the
-    paper's protocol (Adam 1e-4, ReduceLROnPlateau 0.5/3) stays as it is.
-    """
+    """Keras callback: :func:`recalibrate_batchnorm` before every validation pass and after the
+    last epoch, so validation loss and saved model use statistics of the current weights.
+    Measured (benchmarks/bench_batchnorm.py, SynthDerm 128 px, 16 epochs, random weights):
+    without it the U-Net's test JA was 0.000 in inference mode (0.870 in training mode) and the
+    classifier's AUC 0.500; with it JA 0.910 and the classifier's AUC within 0.004 of its
+    training-mode AUC. The paper's training protocol is unchanged."""
 
     def __init__(self, data, max_batches: int = 4):
         super().__init__()
@@ -330,11 +256,8 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._stale = False     # weights changed since the last recalibration
 
     def batches(self) -> int:
-        """Batches per recalibration: at most ``max_batches`` and at most an eighth of an
-        epoch's steps (at least one). Measured here, one eager forward pass in training mode
-        costs about two thirds of a compiled training step (MobileNet, 128 px, batch 16: 1.0 s
-        vs 1.5 s), so a quarter of the steps cost 15 % of the run
-        (benchmarks/bench_batchnorm.py) and an eighth keeps the fix under about 10 %."""
+        """Batches per recalibration: at most ``max_batches`` and an eighth of an epoch's steps
+        (at least one); a quarter cost 15 % of the run, an eighth keeps it under about 10 %."""
         steps = (self.params or {}).get("steps") or self.max_batches * 8
         return max(1, min(self.max_batches, int(steps) // 8))
 
@@ -355,10 +278,8 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 
 
 class BatchLossLog(keras.callbacks.Callback):
-    """Keras callback: the training loss after every batch (Keras reports the running mean of
-    the epoch so far), kept as ``batch_loss`` with ``batch_epoch`` (epoch + fraction done) so
-    that a curve has more than one point even after one short epoch. :func:`fit` adds both to
-    the History it returns; :func:`course_lib.viz.plot_history` draws them."""
+    """Keras callback: the training loss (running mean of the epoch) after every batch, with its
+    position ``epoch + fraction done``; :func:`fit` adds both to the History it returns."""
 
     def __init__(self):
         super().__init__()
@@ -376,15 +297,9 @@ class BatchLossLog(keras.callbacks.Callback):
 
 
 def gpu_memory(reset: bool = False) -> dict | None:
-    """Peak and current memory TensorFlow has used on the first GPU since the last reset, in
-    bytes (``{"device", "peak_bytes", "current_bytes"}``), or None without a GPU.
-
-    ``reset=True`` starts a new measurement (and returns None). :func:`fit` measures every
-    training run this way and writes ``memory.json`` beside its history, which ``course report``
-    lists: the real figure next to the estimates of docs/GPU.md.
-    """
+    """``{"device", "peak_bytes", "current_bytes"}`` of the first GPU since the last reset, or
+    None without a GPU. ``reset=True`` starts a new measurement (and returns None)."""
     import tensorflow as tf
-
     if not tf.config.list_physical_devices("GPU"):
         return None
     try:
@@ -401,15 +316,11 @@ def gpu_memory(reset: bool = False) -> dict | None:
 def _record_memory(run_dir: Path, profile, name: str, verbose: int) -> dict | None:
     """After training: the peak GPU memory of this run, printed and written to memory.json."""
     import json
-
-    import keras
-
     memory = gpu_memory()
     if memory is None:
         return None
     memory.update(model=name, profile=profile.name, batch_size=profile.batch_size,
-                  image_size=profile.image_size,
-                  policy=keras.mixed_precision.global_policy().name)
+                  image_size=profile.image_size, policy=keras.mixed_precision.global_policy().name)
     config.write_atomic(run_dir / "memory.json", json.dumps(memory, indent=2) + "\n")
     if verbose:
         print(f"{name}: peak GPU memory {memory['peak_bytes'] / 2**30:.2f} GiB (batch "
@@ -420,15 +331,8 @@ def _record_memory(run_dir: Path, profile, name: str, verbose: int) -> dict | No
 def fit(model, train_data, validation_data, *, profile, name: str, epochs: int | None = None,
         extra_callbacks=(), fresh: bool = False, verbose: int = 2, **fit_kwargs):
     """Train ``model`` with the paper's callbacks and save it under ``runs/<profile>/models/``.
-
-    Re-running the same call after an interruption resumes from the last finished epoch
-    (``fresh=True`` discards the backup and history and starts over). ``epochs`` defaults to
-    the profile's (the paper: 50). Returns the Keras History of this call. Running out of GPU
-    memory raises ``tf.errors.ResourceExhaustedError`` with a message naming what to lower
-    (:func:`out_of_memory_message`). On a GPU the run's peak GPU memory is printed and written
-    to ``runs/<profile>/models/<name>/memory.json`` (:func:`gpu_memory`; ``batch_size`` there is
-    the profile's).
-    """
+    The same call resumes an interrupted run (``fresh=True`` starts over); returns its History.
+    Out of GPU memory: ``ResourceExhaustedError`` naming what to lower."""
     profile = config.as_profile(profile)
     epochs = profile.epochs if epochs is None else epochs
     run_dir = run_directory(profile, name)
@@ -445,7 +349,6 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     if hasattr(train_data, "element_spec"):  # a tf.data.Dataset shuffles itself; Keras 3 warns
         fit_kwargs.setdefault("shuffle", False)  # about its default shuffle=True otherwise
     import tensorflow as tf
-
     gpu_memory(reset=True)
     try:
         history = model.fit(train_data, validation_data=validation_data, epochs=epochs,
@@ -457,8 +360,7 @@ def fit(model, train_data, validation_data, *, profile, name: str, epochs: int |
     _record_memory(run_dir, profile, name, verbose)
     history.history["batch_loss"] = batch_log.loss        # curves with more than one point
     history.history["batch_epoch"] = batch_log.position
-    path = saved_model_path(profile, name)
-    model.save(path)
+    model.save(saved_model_path(profile, name))
     return history
 
 
@@ -478,8 +380,6 @@ def _start_learning_rate(model, profile, verbose) -> None:
 
 def load_saved_model(profile, name: str, compile: bool = False):
     """Load a model an earlier notebook saved with :func:`fit`; a clear error when absent."""
-    import keras
-
     path = saved_model_path(profile, name)
     if not path.exists():
         profile_name = profile.name if isinstance(profile, config.Profile) else profile

@@ -1,21 +1,7 @@
-"""Interactive explorers (ipywidgets) for the notebooks.
-
-Taught in 01_data_and_augmentation (:func:`augmentation_explorer`: pick an image, an operation
-and its parameters; see the image and its mask after the operation) and 02_pair_sampling
-(:func:`pair_explorer`: step through the batches of pairs an epoch is made of).
-
-Each explorer is split in two so that it can be tested without a browser:
-
-- a plain DRAWING function (:func:`draw_augmentation`, :func:`draw_pair_batch`) that returns a
-  matplotlib Figure -- call it directly in a notebook or a test;
-- a function that wires widgets to it and returns the widget box. The picture is shown in an
-  ``ipywidgets.Image`` (PNG bytes), which works in Jupyter, JupyterLab, VS Code and Colab
-  (Colab: run ``from google.colab import output; output.enable_custom_widget_manager()``
-  first if the widgets do not appear). In stored notebook outputs a widget appears only as
-  text; run the cell to use it.
-
-The box returned by an explorer also carries ``box.controls`` (a dict of its widgets),
-``box.redraw()`` and ``box.state`` (what is drawn now), handy for scripting and tests.
+"""Interactive explorers: :func:`augmentation_explorer` (01_data_and_augmentation) and
+:func:`pair_explorer` (02_pair_sampling), each wired to a plain drawing function (testable without
+a browser). On Colab, if no widgets appear, run ``from google.colab import output;
+output.enable_custom_widget_manager()``. Boxes carry ``controls``, ``redraw()`` and ``state``.
 """
 from __future__ import annotations
 
@@ -31,22 +17,16 @@ __all__ = ["explorer_params", "draw_augmentation", "augmentation_explorer", "dra
            "pair_explorer", "figure_png"]
 
 #: Parameters each op takes in the explorer (the rotations and mirrors take none).
-_EXPLORER_PARAMETERS = {
-    "center_crop": ("crop_fraction",),
-    "brightness": ("brightness_factor",),
-    "occlusion": ("occlusion_max_fraction", "fill"),
-}
+_EXPLORER_PARAMETERS = {"center_crop": ("crop_fraction",), "brightness": ("brightness_factor",),
+                        "occlusion": ("occlusion_max_fraction", "fill")}
 
 
 def explorer_params(op: str, *, crop_fraction: float = 0.8, brightness_factor: float = 1.3,
                     occlusion_max_fraction: float = 0.15, fill: str = "black") -> dict:
-    """The keyword arguments :func:`course_lib.augment.apply` takes for ``op``, picked from the
-    explorer's sliders: ``center_crop`` -> ``{"fraction": ...}``, ``brightness`` ->
-    ``{"factor": ...}``, ``occlusion`` -> ``{"max_fraction": ..., "fill": ...}``, anything else
-    ``{}``. Taught in 01_data_and_augmentation."""
+    """The keyword arguments :func:`course_lib.augment.apply` takes for ``op`` (``{}`` for ops
+    without parameters), from the explorer's sliders. Taught in 01_data_and_augmentation."""
     augment._check_op(op)
-    # Slider steps add float noise (1.55 arrives as 1.5500000000000003): round what is shown
-    # and applied to the slider's precision.
+    # Slider steps add float noise (1.55 arrives as 1.5500000000000003): round to their precision.
     if op == "center_crop":
         return {"fraction": round(float(crop_fraction), 4)}
     if op == "brightness":
@@ -57,25 +37,17 @@ def explorer_params(op: str, *, crop_fraction: float = 0.8, brightness_factor: f
 
 
 def _describe_params(params: dict) -> str:
-    parts = [f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}"
-             for key, value in params.items()]
-    return ", ".join(parts)
+    return ", ".join(f"{key}={value:.2f}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in params.items())
 
 
 def draw_augmentation(image: np.ndarray, mask: np.ndarray, op: str, seed: int = 0,
                       title: str | None = None, size: float = 2.4, **params):
-    """Three panels: the image with its mask contour, the image after ``op`` with the mask after
-    ``op``, and that mask on its own. Taught in 01_data_and_augmentation.
-
-    ``op`` and ``params`` are those of :func:`course_lib.augment.apply`; ``seed`` seeds the
-    random ops (brightness without a factor, occlusion). The panel title says whether the mask
-    moved (geometric op) or stayed as it was (photometric op). Returns the Figure; the
-    augmented arrays are also attached as ``figure.augmented = (image, mask)``.
-    """
+    """Three panels: image and mask contour before and after ``op``, and the new mask alone.
+    Taught in 01_data_and_augmentation. ``op``, ``params``: as in :func:`course_lib.augment.apply`;
+    the augmented arrays are attached as ``figure.augmented = (image, mask)``."""
     import matplotlib.pyplot as plt
-
-    new_image, new_mask = augment.apply(op, image, mask, rng=np.random.default_rng(seed),
-                                        **params)
+    new_image, new_mask = augment.apply(op, image, mask, rng=np.random.default_rng(seed), **params)
     mask_2d = np.squeeze(np.asarray(mask))
     new_mask_2d = np.squeeze(new_mask)
     changed = new_mask_2d.shape != mask_2d.shape or not np.array_equal(new_mask_2d, mask_2d)
@@ -102,7 +74,6 @@ def draw_augmentation(image: np.ndarray, mask: np.ndarray, op: str, seed: int = 
 def figure_png(fig, dpi: int = 80) -> bytes:
     """PNG bytes of a matplotlib Figure, which is then closed (for an ``ipywidgets.Image``)."""
     import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
@@ -119,11 +90,10 @@ def _check_arrays(images, masks, labels, ids):
     if masks.shape[:3] != images.shape[:3] or masks.dtype != np.uint8:
         raise ValueError(f"masks must be a uint8 array (n, height, width) matching the images "
                          f"{images.shape[:3]}; got a {masks.dtype} array of shape {masks.shape}.")
-    if labels is not None and len(labels) != len(images):
-        raise ValueError(f"Give one label per image ({len(images)}), or labels=None; got "
-                         f"{len(labels)}.")
-    if ids is not None and len(ids) != len(images):
-        raise ValueError(f"Give one id per image ({len(images)}), or ids=None; got {len(ids)}.")
+    for what, values in (("label", labels), ("id", ids)):
+        if values is not None and len(values) != len(images):
+            raise ValueError(f"Give one {what} per image ({len(images)}), or {what}s=None; got "
+                             f"{len(values)}.")
     return images, masks
 
 
@@ -141,57 +111,36 @@ def _augmentation_controls(n_images: int, labels, ids, seed: int, ops: tuple) ->
     """The widgets of :func:`augmentation_explorer` by name: image, op, seed and the ops'
     parameters."""
     import ipywidgets as ipw
-
     style = {"description_width": "150px"}  # the longest label, "occlusion max area", whole
 
-    def wide():  # one Layout per widget: hiding one must not hide the others
-        return ipw.Layout(width="420px")
+    def shown(description: str) -> dict:  # one Layout per widget: hiding one must not hide all
+        return {"description": description, "style": style, "layout": ipw.Layout(width="420px")}
 
     return {
         "image": ipw.Dropdown(options=[_image_option(i, labels, ids) for i in range(n_images)],
-                              value=0, description="image", style=style, layout=wide()),
-        "op": ipw.Dropdown(options=list(ops), value=ops[0], description="operation",
-                           style=style, layout=wide()),
-        "seed": ipw.IntSlider(value=int(seed), min=0, max=99, description="seed (random ops)",
-                              style=style, layout=wide()),
+                              value=0, **shown("image")),
+        "op": ipw.Dropdown(options=list(ops), value=ops[0], **shown("operation")),
+        "seed": ipw.IntSlider(value=int(seed), min=0, max=99, **shown("seed (random ops)")),
         "crop_fraction": ipw.FloatSlider(value=0.8, min=0.4, max=1.0, step=0.05,
-                                         description="crop fraction", style=style,
-                                         layout=wide()),
+                                         **shown("crop fraction")),
         "brightness_factor": ipw.FloatSlider(value=1.3, min=0.3, max=1.8, step=0.05,
-                                             description="brightness factor", style=style,
-                                             layout=wide()),
+                                             **shown("brightness factor")),
         "occlusion_max_fraction": ipw.FloatSlider(value=0.15, min=0.02, max=0.5, step=0.01,
-                                                  description="occlusion max area",
-                                                  style=style, layout=wide()),
-        "fill": ipw.Dropdown(options=["black", "mean"], value="black", description="fill",
-                             style=style, layout=wide()),
+                                                  **shown("occlusion max area")),
+        "fill": ipw.Dropdown(options=["black", "mean"], value="black", **shown("fill")),
     }
 
 
 def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None = None,
                           seed: int = 0, ops: Sequence[str] = augment.OPS):
-    """An ipywidgets box to try every augmentation on any image and its mask.
-
-    Taught in 01_data_and_augmentation. Controls: the image (by index, with its id and class),
-    the op (``augment.OPS``), the random seed, and the op's parameters -- crop fraction,
-    brightness factor, occlusion size and fill -- of which only those the op uses are shown.
-    Every change redraws :func:`draw_augmentation`.
-
-    Args:
-        images: uint8 array (n, height, width, 3); masks: uint8 (n, height, width), 0/255.
-        labels: optional 1-D int array (1 = melanoma), shown in the image menu.
-        ids: optional image ids (e.g. ``record.ids``), shown in the image menu.
-        seed: initial seed of the random ops.
-        ops: the ops offered (default all of :data:`course_lib.augment.OPS`).
-
-    Returns:
-        ``ipywidgets.VBox``; display it by making it the last expression of a cell.
-    """
+    """An ipywidgets box to try every augmentation on any image (uint8 ``(n, H, W, 3)``) and its
+    mask (uint8 ``(n, H, W)``, 0/255); ``labels`` and ``ids`` label the image menu. Taught in
+    01_data_and_augmentation."""
     import ipywidgets as ipw
-
     images, masks = _check_arrays(images, masks, labels, ids)
     ops = augment._check_ops(ops)
     controls = _augmentation_controls(len(images), labels, ids, seed, ops)
+    sliders = [name for names in _EXPLORER_PARAMETERS.values() for name in names]
     picture = ipw.Image(format="png")
     note = ipw.HTML()
     state: dict = {}
@@ -201,11 +150,9 @@ def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None 
         used = set(_EXPLORER_PARAMETERS.get(op, ()))
         if op == "occlusion":
             used.add("seed")
-        for name in ("seed", *(n for names in _EXPLORER_PARAMETERS.values() for n in names)):
+        for name in ("seed", *sliders):
             controls[name].layout.display = None if name in used else "none"
-        params = explorer_params(op, **{name: controls[name].value for name in
-                                        ("crop_fraction", "brightness_factor",
-                                         "occlusion_max_fraction", "fill")})
+        params = explorer_params(op, **{name: controls[name].value for name in sliders})
         index = controls["image"].value
         fig = draw_augmentation(images[index], masks[index], op, seed=controls["seed"].value,
                                 **params)
@@ -219,25 +166,19 @@ def augmentation_explorer(images, masks, labels=None, ids: Sequence[str] | None 
     for widget in controls.values():
         widget.observe(redraw, names="value")
     redraw()
-    box = ipw.VBox([ipw.HBox([ipw.VBox([controls["image"], controls["op"], controls["seed"]]),
-                              ipw.VBox([controls["crop_fraction"], controls["brightness_factor"],
-                                        controls["occlusion_max_fraction"],
-                                        controls["fill"]])]),
-                    note, picture])
+    left = ipw.VBox([controls[name] for name in ("image", "op", "seed")])
+    right = ipw.VBox([controls[name] for name in sliders])
+    box = ipw.VBox([ipw.HBox([left, right]), note, picture])
     box.controls, box.redraw, box.state = controls, redraw, state
     return box
 
 
 def draw_pair_batch(sequence, batch_index: int, max_pairs: int = 8, ncols: int = 4,
                     size: float = 1.4):
-    """The pairs of one batch of a :class:`course_lib.pairs.PairSequence`, labelled with both
-    classes and same/different, and the batch's method in the figure title.
-
-    Taught in 02_pair_sampling. Draws the first ``max_pairs`` pairs of batch ``batch_index`` in
-    the sequence's CURRENT epoch. Returns the Figure.
-    """
+    """The first ``max_pairs`` pairs of batch ``batch_index`` of a
+    :class:`course_lib.pairs.PairSequence` in its CURRENT epoch, titled with both classes and
+    same/different; the batch's method in the heading. Taught in 02_pair_sampling."""
     from . import viz
-
     first, second = sequence.batch_indices(batch_index)
     first, second = first[:max_pairs], second[:max_pairs]
     names = augment.CLASS_NAMES
@@ -246,8 +187,7 @@ def draw_pair_batch(sequence, batch_index: int, max_pairs: int = 8, ncols: int =
     titles = [f"{names.get(int(a), a)} | {names.get(int(b), b)}: {'same' if s else 'different'}"
               for a, b, s in zip(label1, label2, same)]
     colours = ["tab:green" if s else "tab:red" for s in same]
-    method = sequence.methods[batch_index]
-    heading = (f"epoch {sequence.epoch}, batch {batch_index}: {method}, "
+    heading = (f"epoch {sequence.epoch}, batch {batch_index}: {sequence.methods[batch_index]}, "
                f"{int(same.sum())} of {len(same)} pairs same-class")
     return viz.show_pairs(sequence.images[first], sequence.images[second], titles, ncols=ncols,
                           size=size, title_colors=colours, title=heading)
@@ -255,23 +195,17 @@ def draw_pair_batch(sequence, batch_index: int, max_pairs: int = 8, ncols: int =
 
 def pair_explorer(images, labels, batch_size: int = 32, seed: int = 0,
                   ratio: tuple[int, int] = (1, 4), max_pairs: int = 8):
-    """An ipywidgets box to step through the epochs and batches of pairs.
-
-    Taught in 02_pair_sampling. Builds its own :class:`course_lib.pairs.PairSequence` from
-    ``images`` and ``labels`` (so exploring never changes a sequence used for training);
-    sliders pick the epoch and the batch, and :func:`draw_pair_batch` shows its pairs.
-    """
+    """An ipywidgets box to step through the epochs and batches of pairs, on its own
+    :class:`course_lib.pairs.PairSequence` (training is untouched). Taught in 02_pair_sampling."""
     import ipywidgets as ipw
 
     from . import pairs
 
     sequence = pairs.PairSequence(images, labels, batch_size=batch_size, seed=seed, ratio=ratio)
     style = {"description_width": "60px"}
-    controls = {
-        "epoch": ipw.IntSlider(value=0, min=0, max=49, description="epoch", style=style),
-        "batch": ipw.IntSlider(value=0, min=0, max=len(sequence) - 1, description="batch",
-                               style=style),
-    }
+    controls = {"epoch": ipw.IntSlider(value=0, min=0, max=49, description="epoch", style=style),
+                "batch": ipw.IntSlider(value=0, min=0, max=len(sequence) - 1, description="batch",
+                                       style=style)}
     picture = ipw.Image(format="png")
     state: dict = {}
 

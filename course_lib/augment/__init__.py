@@ -1,32 +1,12 @@
 """The paper's data augmentation, for an image alone or for an image and its lesion mask together.
 
-Taught in 01_data_and_augmentation. Section III.B.1 of the paper lists the operations: rotation
-by 90, 180 and 270 degrees, mirroring, centre cropping, brightness change and random occlusion;
-section III.C.1 applies "the same" operations to the segmentation masks. The package:
-
-1. :mod:`~course_lib.augment.ops`: the registry (:data:`REGISTRY`, one :class:`Op` per name:
-   its kind, NumPy function, TensorFlow function, parameters), single operations on numpy
-   arrays (:func:`apply`) and random compositions of them (:func:`random_composition`).
-2. :mod:`~course_lib.augment.expansion`: the paper's OFFLINE expansion (900 -> 4430 images for
-   classification, 900 -> 6900 for segmentation): :class:`ExpansionPlan`,
-   :func:`classification_plan`, :func:`segmentation_plan`, :func:`expand`. The split that has
-   to come BEFORE it (:func:`course_lib.data.split_by_source`, versus the paper's leaky
-   :func:`course_lib.data.naive_split_after_expansion`, measured by
-   :func:`course_lib.data.leak_fraction`) lives in :mod:`course_lib.data.splits`.
-3. :mod:`~course_lib.augment.on_the_fly`: ON-THE-FLY augmentation for ``tf.data``
-   (:func:`tf_augment_fn`, built from the TensorFlow ops in :mod:`~course_lib.augment.tf_ops`)
-   and the Keras preprocessing layers way (:func:`keras_augmentation_layers`).
-
-Geometric operations (rotations, mirrors, the centre crop) move the lesion, so the mask moves
-with the image. Photometric operations (brightness, occlusion) do not move anything, so the mask
-is returned unchanged: a darker photograph shows the same lesion in the same pixels, and a black
-box drawn over part of the lesion hides it from the network without removing it from the skin.
-The mask says where the lesion IS, not what the camera saw, so the label of every pixel stays.
-
-Orientation conventions (the same in numpy and TensorFlow): ``rot90`` turns the picture a
-quarter turn COUNTER-clockwise (``np.rot90`` / ``tf.image.rot90``); ``flip_h`` mirrors left <->
-right (a horizontal mirror, ``np.fliplr`` / ``tf.image.flip_left_right``); ``flip_v`` mirrors
-top <-> bottom (``np.flipud`` / ``tf.image.flip_up_down``).
+Taught in 01_data_and_augmentation (paper sections III.B.1 and III.C.1: rotations by 90, 180 and
+270 degrees, mirroring, centre cropping, brightness change, random occlusion, and "the same" for
+the masks): single operations (``ops``), the OFFLINE expansion (``expansion``) and ``tf.data`` /
+Keras-layer augmentation (``on_the_fly``). Geometric operations move the lesion, so the mask
+moves with the image; photometric ones (brightness, occlusion) leave the mask unchanged: it says
+where the lesion IS, not what the camera saw. ``rot90`` is a quarter turn COUNTER-clockwise;
+``flip_h`` mirrors left <-> right, ``flip_v`` top <-> bottom (the same in numpy and TensorFlow).
 """
 from .expansion import (
     CLASS_NAMES, ExpansionPlan, _check_labels, classification_plan, expand, scale_target,

@@ -1,8 +1,5 @@
 """The paper's OFFLINE expansion (900 -> 4430 images for classification, 900 -> 6900 for
-segmentation): :class:`ExpansionPlan`, :func:`classification_plan`, :func:`segmentation_plan`,
-:func:`scale_target`, :func:`expand`.
-
-Taught in 01_data_and_augmentation. The split that has to come BEFORE it
+segmentation). Taught in 01_data_and_augmentation. The split that has to come BEFORE it
 (:func:`course_lib.data.split_by_source`) lives in :mod:`course_lib.data.splits`.
 """
 from __future__ import annotations
@@ -35,38 +32,13 @@ def _check_labels(labels, name: str = "labels") -> np.ndarray:
     return labels
 
 
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ExpansionPlan:
-    """How many images an offline expansion makes from every source image.
-
-    Taught in 01_data_and_augmentation. A source image with multiplier ``k`` yields ``k``
-    images (the original included), in this order::
-
-        original, single_ops[0], single_ops[1], ..., then random compositions
-
-    so ``k = 3`` with the default order gives original, rot90, rot180 and ``k = 13`` gives
-    original + the 8 single ops + 4 random compositions (:func:`sample_composition`).
-    ``extras[c]`` further random compositions are made from randomly chosen source images of
-    group ``c`` (distinct images while there are enough), so the total can hit a target that
-    no whole multiplier reaches.
-
-    Attributes:
-        class_counts: source images per group the plan was made for. Groups are class labels
-            (``{0: 727, 1: 173}``), or the single key ``None`` meaning "every image alike"
-            (segmentation).
-        multipliers: images per source image in each group, original included (``>= 1``).
-        extras: extra random compositions per group (``0`` when the multipliers hit the target).
-        single_ops: the fixed order of single-op variants (default :data:`OPS`: the six
-            geometric ops first, so a multiplier of 7 means original + 6 geometric variants).
-        composition_ops, n_ops: what random compositions draw from, and how many ops each.
-        class_names: display names used by :meth:`describe`.
-
-    Build one with :func:`classification_plan` or :func:`segmentation_plan`, or write your own:
-    ``ExpansionPlan(class_counts={0: 727, 1: 173}, multipliers={0: 3, 1: 13})``.
-    """
+    """How many images an offline expansion makes from every source image, e.g.
+    ``ExpansionPlan(class_counts={0: 727, 1: 173}, multipliers={0: 3, 1: 13})``. Taught in
+    01_data_and_augmentation. Groups are class labels, or ``None`` (segmentation: every image);
+    ``multipliers[c]`` counts the original; ``extras[c]`` more random compositions of group
+    ``c`` let the total hit any target."""
 
     class_counts: Mapping
     multipliers: Mapping
@@ -100,9 +72,8 @@ class ExpansionPlan:
                                  f"(the original counts as one) and extras >= 0; got "
                                  f"{self.class_counts[group]}, {self.multipliers[group]}, "
                                  f"{self.extras[group]}.")
-        needs_compositions = (any(self.extras.values()) or
-                              max(self.multipliers.values()) > 1 + len(self.single_ops))
-        if needs_compositions:  # raises early when compositions cannot be drawn
+        # Raise early when compositions are needed but cannot be drawn.
+        if any(self.extras.values()) or max(self.multipliers.values()) > 1 + len(self.single_ops):
             sample_composition(np.random.default_rng(0), self.n_ops, self.composition_ops)
 
     @property
@@ -127,14 +98,8 @@ class ExpansionPlan:
 
     def variants(self, multiplier: int, rng=None) -> list[str]:
         """Recipe names for a source image with ``multiplier`` images: ``"original"``, single op
-        names, then ``"composition"`` for each random composition.
-
-        With ``rng`` (what :func:`expand` passes), an image that gets fewer single ops than
-        ``single_ops`` holds draws them at random. Without it they are the first ones in order,
-        which would give every benign image (x3) only two rotations while every melanoma (x13)
-        also gets crops, brightness changes and occlusion boxes: a shortcut ("black box =>
-        melanoma") a network could learn instead of the lesion.
-        """
+        names, then ``"composition"``s. With ``rng`` (as :func:`expand` passes) the single ops are
+        drawn at random: in order, only melanomas (x13) would get occlusion boxes, a shortcut."""
         n_singles = min(multiplier - 1, len(self.single_ops))
         if rng is not None and n_singles < len(self.single_ops):
             chosen = sorted(_as_rng(rng).choice(len(self.single_ops), n_singles, replace=False))
@@ -157,11 +122,8 @@ class ExpansionPlan:
 
 
 def scale_target(target: int, n_images: int, reference_images: int = 900) -> int:
-    """The paper's expansion target scaled to a smaller (or larger) data set.
-
-    Taught in 01_data_and_augmentation. ``scale_target(4430, 160) == 788``: the same growth
-    factor (4430 / 900) for the smoke profile's 160 images.
-    """
+    """The paper's expansion target scaled to another data set size, same growth factor:
+    ``scale_target(4430, 160) == 788``. Taught in 01_data_and_augmentation."""
     if target < 1 or n_images < 1 or reference_images < 1:
         raise ValueError(f"target, n_images and reference_images must be positive; got "
                          f"{target}, {n_images}, {reference_images}.")
@@ -180,28 +142,12 @@ def _water_fill(totals: dict, shortfall: int) -> dict:
 
 def classification_plan(labels, target: int = 4430, **plan_options) -> ExpansionPlan:
     """Per-class multipliers that reach exactly ``target`` images AND balance the classes.
-
-    Taught in 01_data_and_augmentation. The paper grew 900 ISIC 2016 training images
-    (727 benign, 173 melanoma) to 4430 and balanced the 1:4 classes on the way. Rule:
-
-    1. The balanced ideal gives every class ``target / n_classes`` images, i.e. a real
-       multiplier ``m_c = target / (n_classes * count_c)``.
-    2. Candidates take ``floor(m_c)`` or ``ceil(m_c)`` for each class (at least 1, the original).
-       Keep those not above the target; prefer an exact hit, else the smallest shortfall; break
-       ties by the smaller gap between the largest and the smallest class.
-       (If every candidate overshoots -- a target barely above the image count -- all
-       multipliers from 1 to ``ceil(m_c)`` are searched with the same preference.)
-    3. A shortfall is filled with random compositions of random images, each extra going to the
-       class that has the fewest images so far, so the total is always exactly ``target``.
-
-    For 727 / 173 and 4430: m = 3.05 / 12.80, and 3 x 727 + 13 x 173 = 2181 + 2249 = 4430
-    exactly: benign x3, melanoma x13, no extras. For the smoke profile's 160 images (128 / 32)
-    and :func:`scale_target` (4430, 160) = 788: benign x3 = 384, melanoma x12 = 384, and the
-    20 missing images are 10 extra compositions per class.
-
-    ``plan_options`` go to :class:`ExpansionPlan` (``single_ops``, ``composition_ops``,
-    ``n_ops``, ``class_names``).
-    """
+    Taught in 01_data_and_augmentation. Each class's ideal multiplier is ``target / (n_classes
+    * count_c)``; of the floor/ceil combinations not above ``target``, the smallest shortfall
+    wins (ties: the smaller gap between classes); a shortfall is filled with random compositions,
+    each to the class with the fewest images. 727 / 173 and 4430: benign x3, melanoma x13
+    (2181 + 2249, exact). 128 / 32 and 788: x3 = 384, x12 = 384, plus 10 extras per class.
+    ``plan_options`` go to :class:`ExpansionPlan`."""
     labels = _check_labels(labels)
     classes, counts = np.unique(labels, return_counts=True)
     n_images, n_classes = int(labels.size), len(classes)
@@ -234,14 +180,9 @@ def classification_plan(labels, target: int = 4430, **plan_options) -> Expansion
 
 def segmentation_plan(n_images: int, target: int = 6900, **plan_options) -> ExpansionPlan:
     """Every image the same number of times, random compositions for the rest.
-
-    Taught in 01_data_and_augmentation. The multiplier is ``target // n_images`` and the
-    remaining ``target - multiplier * n_images`` (fewer than ``n_images``) are random
-    compositions of DISTINCT random images. For the paper's 900 -> 6900 (6900 / 900 = 7.67,
-    no whole multiplier): original + the 6 geometric variants of every image (900 x 7 = 6300)
-    plus 600 random compositions. With 160 images and ``scale_target(6900, 160) = 1227``:
-    160 x 7 = 1120 + 107 compositions. Labels play no part (masks need no balancing).
-    """
+    Taught in 01_data_and_augmentation. Multiplier ``target // n_images``, the rest random
+    compositions of DISTINCT random images: 900 -> 6900 is 900 x 7 = 6300 + 600 compositions;
+    160 -> 1227 is 160 x 7 = 1120 + 107."""
     if not isinstance(n_images, (int, np.integer)) or n_images < 1:
         raise ValueError(f"n_images must be a positive int (the number of source images); got "
                          f"{n_images!r}.")
@@ -254,12 +195,8 @@ def segmentation_plan(n_images: int, target: int = 6900, **plan_options) -> Expa
 
 
 def _check_expand_inputs(images, masks, labels, plan: ExpansionPlan):
-    """Check :func:`expand`'s arguments against each other and the plan.
-
-    Returns ``(images, masks, labels, groups)``: the arrays (``masks`` / ``labels`` may be
-    ``None``) and ``groups``, the input indices of every plan group (class label, or ``None``
-    for "every image").
-    """
+    """Check :func:`expand`'s arguments; returns ``(images, masks, labels, groups)``, where
+    ``groups`` maps each plan group to its input indices."""
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
         raise ValueError(f"images must be a uint8 array of shape (n, height, width, 3); got a "
@@ -284,14 +221,12 @@ def _check_expand_inputs(images, masks, labels, plan: ExpansionPlan):
         actual = {int(c): int(count) for c, count in zip(classes, counts)}
         groups = {c: np.flatnonzero(labels == c) for c in actual}
     else:
-        actual = {None: n_images}
-        groups = {None: np.arange(n_images)}
+        actual, groups = {None: n_images}, {None: np.arange(n_images)}
     if actual != plan.class_counts:
         raise ValueError(f"The plan was made for {plan.class_counts} source images but these "
                          f"data have {actual}. Build the plan from these data: "
                          "classification_plan(labels, target) / segmentation_plan(len(images)).")
-    uses_quarter_turns = {"rot90", "rot270"} & set(plan.single_ops + plan.composition_ops)
-    if height != width and uses_quarter_turns:
+    if height != width and {"rot90", "rot270"} & set(plan.single_ops + plan.composition_ops):
         raise ValueError(f"expand() stacks all outputs in one array, but rot90/rot270 swap height "
                          f"and width of these {height}x{width} images. Resize to square first "
                          "(the course uses square images) or leave rot90/rot270 out of the "
@@ -308,12 +243,10 @@ def _expansion_jobs(plan: ExpansionPlan, groups: dict, n_images: int,
         multiplier_of[index] = plan.multipliers[group]
     jobs: list[tuple[int, str]] = []  # (source index, recipe)
     for source in range(n_images):
-        jobs.extend((source, recipe)
-                    for recipe in plan.variants(int(multiplier_of[source]), rng))
+        jobs.extend((source, recipe) for recipe in plan.variants(int(multiplier_of[source]), rng))
     extra_jobs = []
     for group, index in groups.items():
-        wanted = plan.extras[group]
-        full_rounds, rest = divmod(wanted, index.size)
+        full_rounds, rest = divmod(plan.extras[group], index.size)
         chosen = [index] * full_rounds + [rng.choice(index, size=rest, replace=False)]
         extra_jobs.extend((int(source), "composition") for source in np.concatenate(chosen))
     jobs.extend(sorted(extra_jobs))
@@ -322,14 +255,10 @@ def _expansion_jobs(plan: ExpansionPlan, groups: dict, n_images: int,
 
 def _run_expansion_jobs(jobs: list[tuple[int, str]], images: np.ndarray, masks, plan: ExpansionPlan,
                         rng: np.random.Generator):
-    """Make the outputs of ``jobs`` (from :func:`_expansion_jobs`), drawing each composition's
-    ops and then its random parameters from ``rng``, job by job.
-
-    Returns ``(out_images, out_masks, recipes)``; ``out_masks`` is ``None`` without masks.
-    """
+    """Make the outputs of ``jobs``, drawing each composition's ops and then its random
+    parameters from ``rng``, job by job. Returns ``(out_images, out_masks, recipes)``."""
     total = len(jobs)
-    height, width = images.shape[1:3]
-    out_images = np.empty((total, height, width, 3), np.uint8)
+    out_images = np.empty((total, *images.shape[1:3], 3), np.uint8)
     out_masks = None if masks is None else np.empty((total,) + masks.shape[1:], np.uint8)
     recipes = []
     for position, (source, recipe) in enumerate(jobs):
@@ -350,28 +279,10 @@ def _run_expansion_jobs(jobs: list[tuple[int, str]], images: np.ndarray, masks, 
 
 
 def expand(images, masks, labels, plan: ExpansionPlan, rng=None, *, return_recipes: bool = False):
-    """Make the augmented data set a plan describes.
-
-    Taught in 01_data_and_augmentation.
-
-    Args:
-        images: uint8 array (n, height, width, 3).
-        masks: uint8 array (n, height, width) or (n, height, width, 1), or ``None``
-            (classification).
-        labels: 1-D int array of length n, or ``None`` for a segmentation plan.
-        plan: from :func:`classification_plan` / :func:`segmentation_plan`; its class counts
-            must match ``labels`` (a plan is made for one data set).
-        rng: numpy Generator or int seed (random ops, compositions, which images get extras).
-        return_recipes: also return the recipe of every output (``"original"``, ``"rot90"``,
-            ``"flip_h+brightness"``, ...).
-
-    Returns:
-        ``(images, masks, labels, source_index)``: ``plan.total`` outputs, grouped by source
-        image in index order (each image's variants in :meth:`ExpansionPlan.variants` order),
-        then the extra compositions sorted by source. ``masks`` / ``labels`` are ``None`` when
-        given as ``None``. ``source_index[j]`` is the index of the input image that output ``j``
-        came from: keep it, it is what shows whether a train/validation split leaks.
-    """
+    """Make the augmented data set a plan describes. Taught in 01_data_and_augmentation.
+    Returns ``(images, masks, labels, source_index)`` (plus the recipes with
+    ``return_recipes``); ``source_index[j]``, the input image of output ``j``, is what shows
+    whether a train/validation split leaks."""
     rng = _as_rng(rng)
     images, masks, labels, groups = _check_expand_inputs(images, masks, labels, plan)
     jobs = _expansion_jobs(plan, groups, len(images), rng)

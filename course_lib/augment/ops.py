@@ -16,11 +16,8 @@ import numpy as np
 from ..config import as_rng as _as_rng  # one definition for the course
 from . import tf_ops
 
-# --------------------------------------------------------------------------------------------
-# Image and mask checks
-# --------------------------------------------------------------------------------------------
 
-
+# ------------------------------------------------------------------------ image and mask checks
 def _check_image(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy uint8 array of shape (height, width, 3); got "
@@ -50,12 +47,9 @@ def _check_mask(mask, image: np.ndarray) -> np.ndarray:
     return mask
 
 
-# --------------------------------------------------------------------------------------------
-# The NumPy operations. Geometric: f(array, nearest, **params), called for the image and then
-# for the mask (nearest=True: resample without new values). Photometric: f(image, rng, **params),
-# the image only. Default parameters are in the registry below.
-# --------------------------------------------------------------------------------------------
-
+# ---------------------------------------------------------------------------- the NumPy operations
+# Geometric: f(array, nearest, **params), for the image and then the mask (nearest=True: no new
+# values). Photometric: f(image, rng, **params), the image only. Defaults: in the registry.
 def _rotate(array: np.ndarray, nearest: bool, *, turns: int) -> np.ndarray:
     """``turns`` counter-clockwise quarter turns (``np.rot90``)."""
     return np.ascontiguousarray(np.rot90(array, turns, axes=(0, 1)))
@@ -70,7 +64,6 @@ def _center_crop(array: np.ndarray, nearest: bool, *, fraction: float) -> np.nda
     """Crop the central ``fraction`` of height and width, resize back to the original size with
     Pillow (nearest neighbour for masks, bilinear for images)."""
     from PIL import Image
-
     if not 0 < fraction <= 1:
         raise ValueError(f"center_crop fraction must be in (0, 1] (the share of height and "
                          f"width kept); got {fraction}.")
@@ -158,25 +151,14 @@ def _occlusion(image: np.ndarray, rng, *, max_fraction, min_fraction, fill):
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# The registry
-# --------------------------------------------------------------------------------------------
-
+# ------------------------------------------------------------------------------------ the registry
 @dataclass(frozen=True)
 class Op:
-    """One augmentation operation.
-
-    Attributes:
-        name: what :func:`apply` and the op lists call it.
-        kind: ``"geometric"`` (moves pixels: the mask is transformed exactly like the image) or
-            ``"photometric"`` (changes pixel values only: the mask is returned unchanged).
-        numpy: the NumPy function :func:`apply` runs: ``f(array, nearest, **params)`` for the
-            image and then the mask (geometric), ``f(image, rng, **params)`` (photometric).
-        tf: the function :func:`course_lib.augment.tf_augment_fn` runs (see
-            :mod:`course_lib.augment.tf_ops`), or ``None`` when it has no TensorFlow version.
-        params: the parameters :func:`apply` accepts for this op, with their defaults.
-        symmetry: a rotation or mirror (a symmetry of the square: exact, no resampling).
-    """
+    """One augmentation operation: its ``kind`` (``"geometric"``: the mask moves with the image;
+    ``"photometric"``: the mask is returned unchanged), the ``numpy`` function :func:`apply`
+    runs, the ``tf`` one :func:`course_lib.augment.tf_augment_fn` runs (or ``None``), the
+    ``params`` :func:`apply` accepts with their defaults, and whether it is a ``symmetry`` of
+    the square (a rotation or mirror: exact, no resampling)."""
 
     name: str
     kind: str
@@ -237,58 +219,24 @@ def _check_ops(ops: Sequence[str], valid: Sequence[str] = OPS, what: str = "ops"
     return ops
 
 
-# --------------------------------------------------------------------------------------------
-# Applying ops
-# --------------------------------------------------------------------------------------------
-
+# ------------------------------------------------------------------------------------ applying ops
 def apply(op: str, image: np.ndarray, mask: np.ndarray | None = None, rng=None, **params):
-    """Apply ONE augmentation ``op`` to an image, or to an image and its mask together.
-
-    Taught in 01_data_and_augmentation.
-
-    Args:
-        op: one of :data:`OPS`: ``"rot90"``, ``"rot180"``, ``"rot270"`` (counter-clockwise
-            quarter turns), ``"flip_h"`` (mirror left <-> right), ``"flip_v"`` (mirror top <->
-            bottom), ``"center_crop"``, ``"brightness"``, ``"occlusion"``.
-        image: uint8 array (height, width, 3), values 0-255.
-        mask: optional uint8 array (height, width) or (height, width, 1); returned in the same
-            shape it came in.
-        rng: numpy Generator (or int seed) for the random ops; ``None`` draws from a fresh
-            unseeded generator, so pass a seeded one for repeatable results.
-        **params: per-op settings (defaults in ``REGISTRY[op].params``):
-
-            - ``center_crop``: ``fraction=0.8`` -- keep the central 80 % of height and width,
-              then resize back to the original size with Pillow (bilinear for the image,
-              nearest for the mask, so a 0/255 mask stays 0/255).
-            - ``brightness``: ``delta`` (an integer added to every pixel), or ``factor`` (every
-              pixel multiplied by it), or by default a random factor drawn uniformly from
-              ``factor_range=(0.7, 1.3)``. Results are clipped to 0-255.
-            - ``occlusion``: one random rectangle (height/width ratio between 1/2 and 2) whose
-              area is a random share of the image between ``min_fraction=0.02`` and
-              ``max_fraction=0.15``; it NEVER covers more than ``max_fraction`` of the image.
-              ``fill="black"`` (default, value 0, as in Cutout), ``"mean"`` (the image's mean
-              colour, less of an edge for the network to notice), an int or an RGB triple.
-
-    Returns:
-        The new image, or ``(image, mask)`` when a mask was given; same dtypes, new arrays
-        (the inputs are never modified). All ops keep the size, except that ``rot90`` and
-        ``rot270`` swap height and width of a non-square image (the course uses square images).
-        ``brightness`` and ``occlusion`` return the mask unchanged (a copy): they change what
-        the camera shows, not where the lesion is.
-
-    Raises:
-        ValueError: unknown op (the message lists the valid ones), an unknown parameter, or an
-            image/mask of the wrong dtype or shape.
-    """
+    """Apply ONE augmentation ``op`` (one of :data:`OPS`) to an image, or to an image and its
+    mask together. Taught in 01_data_and_augmentation. ``image``: uint8 (height, width, 3);
+    ``mask``: optional uint8 (height, width[, 1]), returned in the shape it came in; ``rng``:
+    Generator or int seed (``None``: unseeded). ``**params`` override ``REGISTRY[op].params``:
+    ``center_crop`` ``fraction``; ``brightness`` ``delta`` (added) or ``factor`` (multiplied), else
+    a factor drawn from ``factor_range``; ``occlusion`` ``min_fraction``/``max_fraction`` of the
+    area (never more than ``max_fraction``) and ``fill`` ("black", "mean", an int or an RGB triple).
+    Returns new arrays: the image, or ``(image, mask)``. ``rot90``/``rot270`` swap height and width
+    of a non-square image; photometric ops return a copy of the mask unchanged."""
     spec = REGISTRY[_check_op(op)]
     image = _check_image(image)
     if mask is not None:
         mask = _check_mask(mask, image)
-    unknown = set(params) - set(spec.params)
-    if unknown:
-        allowed = ", ".join(sorted(spec.params)) or "none"
+    if unknown := set(params) - set(spec.params):
         raise ValueError(f"Unknown parameter(s) {sorted(unknown)} for op {op!r}; it accepts: "
-                         f"{allowed}.")
+                         f"{', '.join(sorted(spec.params)) or 'none'}.")
     params = {**spec.params, **params}
     if spec.kind == "photometric":  # the mask stays as it is
         new_image = spec.numpy(image, rng, **params)
@@ -299,10 +247,8 @@ def apply(op: str, image: np.ndarray, mask: np.ndarray | None = None, rng=None, 
 
 def rotate_and_mirror(image: np.ndarray, mask: np.ndarray, k: int, mirror: bool):
     """``k`` counter-clockwise quarter turns of image AND mask, then a left-right mirror when
-    ``mirror``: the eight symmetries of a square. Reference of exercise 1.1
-    (01_data_and_augmentation). Returns new arrays ``(image, mask)``."""
-    image = np.rot90(np.asarray(image), k, axes=(0, 1))
-    mask = np.rot90(np.asarray(mask), k, axes=(0, 1))
+    ``mirror``. Reference of exercise 1.1 (01_data_and_augmentation)."""
+    image, mask = (np.rot90(np.asarray(array), k, axes=(0, 1)) for array in (image, mask))
     if mirror:
         image, mask = image[:, ::-1], mask[:, ::-1]
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)
@@ -315,23 +261,17 @@ def occlude(image: np.ndarray, rng, max_fraction: float = 0.15) -> np.ndarray:
 
 
 def center_crop(image: np.ndarray, mask: np.ndarray, fraction: float = 0.8):
-    """The central ``fraction`` of height and width, resized back with Pillow (bilinear image,
-    nearest mask). ``apply("center_crop", ...)``; reference of exercise 1.3
-    (01_data_and_augmentation)."""
+    """``apply("center_crop", ...)``: the central ``fraction``, resized back. Reference of
+    exercise 1.3 (01_data_and_augmentation)."""
     return apply("center_crop", image, mask, fraction=fraction)
 
 
 def apply_sequence(ops: Sequence[str], image: np.ndarray, mask: np.ndarray | None = None,
                    rng=None, **params_by_op):
     """Apply several ops one after the other (image and mask alike, as in :func:`apply`).
-
-    Taught in 01_data_and_augmentation. ``params_by_op`` maps an op name to its parameters,
-    e.g. ``apply_sequence(["rot90", "occlusion"], image, occlusion={"fill": "mean"})``.
-    """
-    ops = _check_ops(ops, what="ops")
-    rng = _as_rng(rng)
-    unknown = set(params_by_op) - set(ops)
-    if unknown:
+    Taught in 01_data_and_augmentation. ``params_by_op``: e.g. ``occlusion={"fill": "mean"}``."""
+    ops, rng = _check_ops(ops, what="ops"), _as_rng(rng)
+    if unknown := set(params_by_op) - set(ops):
         raise ValueError(f"Parameters given for op(s) {sorted(unknown)} that are not in the "
                          f"sequence {ops}.")
     image = _check_image(image).copy()
@@ -347,15 +287,9 @@ def apply_sequence(ops: Sequence[str], image: np.ndarray, mask: np.ndarray | Non
 def sample_composition(rng=None, n_ops: tuple[int, int] = (2, 3),
                        ops: Sequence[str] = OPS) -> tuple[str, ...]:
     """Draw a random composition: ``n_ops[0]`` to ``n_ops[1]`` DISTINCT ops from ``ops``.
-
-    Taught in 01_data_and_augmentation. At most one of the rotations and mirrors
-    (:data:`DIHEDRAL_OPS`) is used, because two of them compose into another single one
-    (``flip_h`` then ``flip_v`` is ``rot180``; ``rot90`` then ``rot270`` does nothing), so a
-    composition never collapses into a plain single-op variant. The chosen ops are returned in
-    :data:`OPS` order (geometric first, then brightness, then occlusion).
-    """
-    ops = _check_ops(ops)
-    rng = _as_rng(rng)
+    Taught in 01_data_and_augmentation. At most one of :data:`DIHEDRAL_OPS` is used (two of
+    them compose into another single one); the ops are returned in :data:`OPS` order."""
+    ops, rng = _check_ops(ops), _as_rng(rng)
     low, high = n_ops
     if not 1 <= low <= high:
         raise ValueError(f"n_ops must be (low, high) with 1 <= low <= high, e.g. (2, 3); got "
@@ -378,11 +312,7 @@ def sample_composition(rng=None, n_ops: tuple[int, int] = (2, 3),
 
 def random_composition(image: np.ndarray, mask: np.ndarray | None = None, rng=None,
                        n_ops: tuple[int, int] = (2, 3), ops: Sequence[str] = OPS):
-    """Apply a random composition of 2-3 distinct ops (see :func:`sample_composition`).
-
-    Taught in 01_data_and_augmentation. Used for the variants beyond the 8 single ops: the
-    paper's melanoma images need 13 images per source, more than original + 8 single ops.
-    Returns like :func:`apply`.
-    """
+    """Apply a random composition of 2-3 distinct ops (see :func:`sample_composition`);
+    returns like :func:`apply`. Taught in 01_data_and_augmentation."""
     rng = _as_rng(rng)
     return apply_sequence(sample_composition(rng, n_ops, ops), image, mask, rng=rng)

@@ -15,9 +15,8 @@ import warnings
 from .. import config
 from .isic2016 import (
     BASE_URL, ISIC2016_COUNTS, ISIC2016_FILES, DatasetRecord, DownloadError, RemoteFile,
-    UnsafeArchiveError, VerificationError, cache_path, download_estimate, download_isic2016,
-    isic2016_files,
-    load_arrays, load_isic2016, read_labels_csv,
+    UnsafeArchiveError, VerificationError, _check_split, cache_path, download_estimate,
+    download_isic2016, isic2016_files, load_arrays, load_isic2016, read_labels_csv,
 )
 from .ph2 import load_ph2, ph2_root
 from .pipeline import classification_dataset, segmentation_dataset
@@ -29,8 +28,7 @@ from .synthetic import load_synthderm, make_synthderm
 __all__ = [
     "BASE_URL", "ISIC2016_COUNTS", "ISIC2016_FILES", "DatasetRecord", "DownloadError",
     "RemoteFile", "UnsafeArchiveError", "VerificationError", "cache_path", "download_isic2016",
-    "download_estimate",
-    "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
+    "download_estimate", "isic2016_files", "load_arrays", "load_isic2016", "read_labels_csv",
     "classification_dataset", "segmentation_dataset", "make_synthderm", "load_synthderm",
     "prepare_data", "synthderm_root", "Splits", "load_splits", "split_by_source",
     "naive_split_after_expansion", "leak_fraction", "load_ph2", "ph2_root",
@@ -64,25 +62,16 @@ def prepare_data(profile: config.Profile | str | None, split: str, *,
                  download: bool = False) -> DatasetRecord:
     """The ``split`` ("train" or "test") of the profile's data source, ready for load_arrays.
 
-    Taught in 01_data_and_augmentation. ``profile`` is a :class:`~course_lib.config.Profile`
-    or a profile name (``None``: the default profile).
-
-    - ``data_source == "synthderm"``: generates SynthDerm once (deterministic from
-      ``profile.seed``) under :func:`synthderm_root` and loads it.
-    - ``data_source == "isic2016"``: loads ``<data_dir>/isic2016``. When it is not there:
-      with ``download=True`` (what the notebooks pass, through ``data.load_splits``) it prints
-      the size and a time estimate and downloads it (:func:`download_isic2016`; from the
-      classroom mirror in ``$COURSE_ISIC2016_MIRROR`` when set); otherwise it raises
-      FileNotFoundError saying how to download it. It never falls back to SynthDerm.
-
-    ``profile.n_train`` / ``profile.n_test`` (when not None) then pick a stratified subset
-    (same melanoma fraction, seeded by ``profile.seed``).
+    Taught in 01_data_and_augmentation. ``profile``: a Profile or its name (``None``: default).
+    SynthDerm is generated once under :func:`synthderm_root`; ISIC 2016 is read from
+    ``<data_dir>/isic2016`` and, when missing, downloaded with ``download=True`` (as
+    ``data.load_splits`` asks) after printing its size, else ``FileNotFoundError`` says how to
+    get it (never a SynthDerm fallback). ``profile.n_train`` / ``n_test`` (when not None) pick a
+    stratified subset seeded by ``profile.seed``.
     """
     profile = config.as_profile(profile)
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    _check_split(split)
     wanted = profile.n_train if split == "train" else profile.n_test
-
     if profile.data_source == "synthderm":
         n_train, n_test = _synthderm_counts(profile)
         root = make_synthderm(synthderm_root(profile), n_train, n_test,
@@ -108,7 +97,6 @@ def prepare_data(profile: config.Profile | str | None, split: str, *,
     else:
         raise ValueError(f"Unknown data_source {profile.data_source!r} in profile "
                          f"{profile.name!r}; use 'synthderm' or 'isic2016'.")
-
     if wanted is not None:
         if wanted > len(record):
             warnings.warn(f"Profile {profile.name!r} asks for {wanted} {split} images but only "

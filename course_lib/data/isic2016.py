@@ -1,24 +1,16 @@
 """ISIC 2016 (ISBI 2016) skin-lesion data: download, load, decode and cache.
 
-Taught in 01_data_and_augmentation. Three steps, each usable on its own:
-
-1. :func:`download_isic2016` fetches the official files (one registry, :data:`ISIC2016_FILES`),
-   resumes interrupted downloads, checks structure and counts, and records a sha256 manifest.
-2. :func:`load_isic2016` reads the extracted official folders into a :class:`DatasetRecord`
-   (ids, labels, image and mask paths). SynthDerm writes the same layout, so it reads both.
-3. :func:`load_arrays` decodes and resizes the images (and masks) into uint8 arrays, cached
-   as ``.npz`` under ``<data_dir>/cache`` so the slow JPEG decoding happens once.
-
-Official layout (``root`` is the folder holding these)::
+Taught in 01_data_and_augmentation. :func:`download_isic2016` fetches, checks and extracts the
+official files (:data:`ISIC2016_FILES`); :func:`load_isic2016` reads them (or SynthDerm, which
+writes the same layout) into a :class:`DatasetRecord`; :func:`load_arrays` decodes them into
+uint8 arrays, cached as ``.npz`` under ``<data_dir>/cache``. Official layout under ``root``::
 
     ISBI2016_ISIC_Part1_Training_Data/ISIC_0000000.jpg
     ISBI2016_ISIC_Part1_Training_GroundTruth/ISIC_0000000_Segmentation.png   (0/255)
     ISBI2016_ISIC_Part1_Test_Data/...  ISBI2016_ISIC_Part1_Test_GroundTruth/...
     ISBI2016_ISIC_Part3_Training_GroundTruth.csv   (ISIC_0000000,benign / malignant)
     ISBI2016_ISIC_Part3_Test_GroundTruth.csv       (ISIC_0000003,0.0 / 1.0)
-
-The Part 3 image zips extract to ``ISBI2016_ISIC_Part3_{Training,Test}_Data`` instead
-(classification only, no masks).
+    ISBI2016_ISIC_Part3_{Training,Test}_Data/...   (the Part 3 image zips: no masks)
 """
 from __future__ import annotations
 
@@ -45,9 +37,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..paper import MASK_THRESHOLD
-
 from .. import config
+from ..paper import MASK_THRESHOLD
 
 __all__ = [
     "download_estimate", "BASE_URL", "ISIC2016_COUNTS", "ISIC2016_FILES", "MANIFEST_NAME", "SPLITS",
@@ -71,19 +62,13 @@ _MASK_SUFFIX = "_Segmentation.png"
 _CHUNK = 1 << 20
 
 
-# --------------------------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------------------------
+# -- Registry ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RemoteFile:
-    """One official file of the challenge.
-
-    ``kind`` is ``"zip"`` (extracts to a folder named like the zip) or ``"csv"``; ``content`` is
-    ``"images"``, ``"masks"`` or ``"labels"``; ``part`` is ``"part1"`` or ``"part3"`` (the image
-    set it belongs to) or ``"labels"`` (always fetched). ``expected_count`` is the number of
-    images or masks in the extracted folder, or of rows in the CSV; ``expected_melanoma`` the
-    number of melanoma rows (CSV only).
-    """
+    """One official file. ``kind``: ``"zip"`` (extracts to a folder named like the zip) or
+    ``"csv"``; ``content``: ``"images"``, ``"masks"`` or ``"labels"``; ``part``: ``"part1"``,
+    ``"part3"`` or ``"labels"`` (always fetched); ``expected_count``: images or masks in the
+    extracted folder, or CSV rows; ``expected_melanoma``: melanoma rows (CSV only)."""
 
     name: str
     kind: str
@@ -99,37 +84,25 @@ class RemoteFile:
         return self.name[:-len(".zip")] if self.kind == "zip" else None
 
 
-def _registry() -> list[RemoteFile]:
-    files = []
-    for split in SPLITS:
-        word = _SPLIT_WORD[split]
-        images, melanoma = ISIC2016_COUNTS[split]
-        files += [
-            RemoteFile(f"ISBI2016_ISIC_Part3_{word}_GroundTruth.csv", "csv", split, "labels",
-                       "labels", images, melanoma),
-            RemoteFile(f"ISBI2016_ISIC_Part1_{word}_Data.zip", "zip", split, "images", "part1",
-                       images),
-            RemoteFile(f"ISBI2016_ISIC_Part1_{word}_GroundTruth.zip", "zip", split, "masks",
-                       "part1", images),
-            RemoteFile(f"ISBI2016_ISIC_Part3_{word}_Data.zip", "zip", split, "images", "part3",
-                       images),
-        ]
-    return files
-
+#: (name after ``ISBI2016_ISIC_``, kind, content, part) of each official file of a split.
+_OFFICIAL = (("Part3_{}_GroundTruth.csv", "csv", "labels", "labels"),
+             ("Part1_{}_Data.zip", "zip", "images", "part1"),
+             ("Part1_{}_GroundTruth.zip", "zip", "masks", "part1"),
+             ("Part3_{}_Data.zip", "zip", "images", "part3"))
 
 #: The one registry of official ISIC 2016 files (name, kind, expected counts).
-ISIC2016_FILES: list[RemoteFile] = _registry()
+ISIC2016_FILES: list[RemoteFile] = [
+    RemoteFile(f"ISBI2016_ISIC_{name.format(_SPLIT_WORD[split])}", kind, split, content, part,
+               ISIC2016_COUNTS[split][0], ISIC2016_COUNTS[split][1] if kind == "csv" else None)
+    for split in SPLITS for name, kind, content, part in _OFFICIAL]
 
 
 def isic2016_files(part3: bool = False,
                    counts: dict[str, tuple[int, int]] | None = None) -> list[RemoteFile]:
-    """The files :func:`download_isic2016` fetches: the two label CSVs first, then the Part 1
-    image and mask zips (or, with ``part3=True``, the Part 3 image zips).
-
-    ``counts`` replaces the expected ``(images, melanoma)`` per split, e.g.
-    ``{"train": (6, 2), "test": (4, 1)}`` for a small test fixture. Taught in
-    01_data_and_augmentation.
-    """
+    """The files :func:`download_isic2016` fetches: the two label CSVs, then the Part 1 image
+    and mask zips (``part3=True``: the Part 3 image zips). ``counts`` replaces the expected
+    ``(images, melanoma)`` per split, e.g. ``{"train": (6, 2), "test": (4, 1)}`` for a small
+    fixture. Taught in 01_data_and_augmentation."""
     counts = {**ISIC2016_COUNTS, **(counts or {})}
     unknown = set(counts) - set(SPLITS)
     if unknown:
@@ -147,9 +120,7 @@ def isic2016_files(part3: bool = False,
     return sorted(selected, key=lambda entry: entry.kind != "csv")
 
 
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
+# -- Errors ------------------------------------------------------------------------------------
 class DownloadError(RuntimeError):
     """A download could not complete; the message says why and what to do."""
 
@@ -170,9 +141,7 @@ def _manual_help(dest: Path, files: Sequence[RemoteFile], base_url: str) -> str:
             "records the files it finds there without downloading them.")
 
 
-# --------------------------------------------------------------------------------------------
-# Download
-# --------------------------------------------------------------------------------------------
+# -- Download ----------------------------------------------------------------------------------
 def _url(base_url: str, name: str) -> str:
     return base_url.rstrip("/") + "/" + urllib.parse.quote(name)
 
@@ -251,8 +220,7 @@ def _fetch_once(url: str, part: Path, *, timeout: float, progress: bool,
             f"offline, or the host is unreachable (proxy, firewall).\n{offline_help}") from None
 
     with response:
-        status = getattr(response, "status", 200)
-        if offset and status == 206:
+        if offset and getattr(response, "status", 200) == 206:
             content_range = response.headers.get("Content-Range", "")
             match = re.match(r"bytes (\d+)-", content_range)
             if not match or int(match.group(1)) != offset:
@@ -393,13 +361,9 @@ def download_estimate(dest: str | Path | None = None, part3: bool = False,
     missing = [entry for entry in files if not _present(entry, dest)]
     if not missing:
         return f"ISIC 2016 is complete in {dest}: nothing to download."
-    total, unknown = 0, 0
-    for entry in missing:
-        size = sizes.get(entry.name) or _remote_size(_url(base_url, entry.name), timeout)
-        if size:
-            total += size
-        else:
-            unknown += 1
+    found = [sizes.get(entry.name) or _remote_size(_url(base_url, entry.name), timeout)
+             for entry in missing]
+    total, unknown = sum(size for size in found if size), sum(1 for size in found if not size)
     where = f"the classroom mirror {base_url}" if url else base_url
     if total == 0:
         return f"Downloading {len(missing)} ISIC 2016 files from {where} (size unknown)."
@@ -438,8 +402,7 @@ def _download_entry(entry: RemoteFile, dest: Path, manifest: dict, base_url: str
     manifest or an extracted folder shows it is there, else use the file found in ``dest`` or
     fetch it; then check it, extract it (zips) and record it in the manifest."""
     archive = dest / entry.name
-    recorded = manifest["files"].get(entry.name)
-    if recorded and _present(entry, dest):
+    if manifest["files"].get(entry.name) and _present(entry, dest):
         say(f"{entry.name}: already there (manifest), skipped")
         return
     if entry.kind == "zip" and not archive.exists() and _present(entry, dest):
@@ -467,8 +430,7 @@ def _download_entry(entry: RemoteFile, dest: Path, manifest: dict, base_url: str
             "to rebuild the mirror (course mirror make).")
     if entry.kind == "zip":
         _extract(archive, dest)
-    record["found"] = _verify(entry, dest)
-    record["recorded"] = _now()
+    record.update(found=_verify(entry, dest), recorded=_now())
     manifest["files"][entry.name] = record
     _write_manifest(dest, manifest)
     if entry.kind == "zip" and not keep_zips:
@@ -483,26 +445,19 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
                       retries: int = 3, mirror: str | None = None) -> Path:
     """Download, check and extract the official ISIC 2016 files into ``dest``; return ``dest``.
 
-    Taught in 01_data_and_augmentation (and run by ``course download isic2016``).
-
-    Fetches the two Part 3 label CSVs and the Part 1 image and mask zips (``part3=True``: the
-    Part 3 image zips instead, no masks). ``dest`` defaults to ``<data_dir>/isic2016``.
-    Downloads go to ``<name>.part`` and resume with an HTTP Range request after an
-    interruption (``retries`` times in one call, and again on the next call). Each zip is
-    checked (member paths stay inside ``dest``), extracted, and its folder counted against
-    ``counts`` (default :data:`ISIC2016_COUNTS`: 900/379 images, 173/75 melanoma); then the
-    sha256 of every file goes into ``dest/manifest.json``. A second call finds the manifest
-    and the files and downloads nothing. Files you put in ``dest`` by hand (zips or
-    extracted folders) are used as they are. Zips are deleted after a successful extraction
-    unless ``keep_zips=True``.
-
-    ``mirror`` (default ``$COURSE_ISIC2016_MIRROR``) is a classroom mirror built by
-    ``course mirror make`` (course_lib.data.mirror): the files come from there, and counts and
-    sha256 are checked against its ``mirror.json`` instead of the official counts.
+    Taught in 01_data_and_augmentation (and run by ``course download isic2016``). ``dest``
+    defaults to ``<data_dir>/isic2016``; ``part3=True`` fetches the Part 3 image zips instead of
+    the Part 1 images and masks. Downloads go to ``<name>.part`` and resume (HTTP Range,
+    ``retries`` times per call, again on the next call). Each zip is checked for member paths
+    outside ``dest`` (zip-slip), extracted and counted against ``counts`` (default
+    :data:`ISIC2016_COUNTS`: 900/379 images, 173/75 melanoma); every file's sha256 goes into
+    ``dest/manifest.json``, so a second call downloads nothing. Files put in ``dest`` by hand
+    (zips or extracted folders) are used as they are; zips are deleted after extraction unless
+    ``keep_zips=True``. ``mirror`` (default ``$COURSE_ISIC2016_MIRROR``, built by ``course
+    mirror make``) is the source instead, and its ``mirror.json`` gives the counts and sha256.
     """
     base_url, counts, expected_sha = _mirror_source(mirror, part3, base_url, counts, timeout)
-    dest = Path(dest) if dest is not None else config.data_dir() / "isic2016"
-    dest = dest.expanduser()
+    dest = (Path(dest) if dest is not None else config.data_dir() / "isic2016").expanduser()
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}; the default is "
                          f"{BASE_URL!r}.")
@@ -514,12 +469,10 @@ def download_isic2016(dest: str | Path | None = None, part3: bool = False,
     manifest["base_url"] = base_url
     offline_help = _manual_help(dest, files, base_url)
     say = print if progress else (lambda *args, **kwargs: None)
-
     for entry in files:
         _download_entry(entry, dest, manifest, base_url, expected_sha, say=say, timeout=timeout,
                         progress=progress, retries=retries, offline_help=offline_help,
                         keep_zips=keep_zips)
-
     # The folders and the CSV must also agree id by id (raises a clear error if not).
     for split in SPLITS:
         load_isic2016(dest, split)
@@ -530,15 +483,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
+# -- Loading -----------------------------------------------------------------------------------
 @dataclass(eq=False)
 class DatasetRecord:
     """One split of a dataset: parallel lists of ids, labels (1 = melanoma) and file paths.
-
-    Taught in 01_data_and_augmentation. ``mask_paths`` holds ``None`` where no mask exists
-    (e.g. the Part 3 images, or the samples without ground truth).
+    Taught in 01_data_and_augmentation. ``mask_paths`` holds ``None`` where an image has no mask.
     """
 
     split: str
@@ -651,11 +600,9 @@ def _is_header(fields: Sequence[str]) -> bool:
 def read_labels_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
     """Read an ISIC 2016 Part 3 ground-truth CSV: ``(ids, labels)`` with 1 = melanoma.
 
-    Taught in 01_data_and_augmentation. The official files have no header; labels are
-    ``benign``/``malignant`` (training file) or ``0.0``/``1.0`` (test file); CRLF or LF; a
-    missing final line break, a UTF-8 byte-order mark and a header row (re-hosted copies add
-    ``image_id,melanoma``) are accepted. A malformed row raises ``ValueError`` naming the file
-    and the line.
+    Taught in 01_data_and_augmentation. Reads the official files (no header, ``benign`` /
+    ``malignant`` or ``0.0`` / ``1.0``, CRLF or LF) and re-hosted copies (byte-order mark,
+    header row, no final line break); a malformed row raises ``ValueError`` naming the line.
     """
     path = Path(path)
     if not path.is_file():
@@ -691,8 +638,7 @@ def read_labels_csv(path: str | Path) -> tuple[list[str], np.ndarray]:
 
 def _few(names: Sequence[str], limit: int = 5) -> str:
     names = sorted(names)
-    shown = ", ".join(names[:limit])
-    return f"{len(names)} ({shown}{', ...' if len(names) > limit else ''})"
+    return f"{len(names)} ({', '.join(names[:limit])}{', ...' if len(names) > limit else ''})"
 
 
 def _check_split(split: str) -> str:
@@ -729,12 +675,10 @@ def _split_problems(csv_path: Path, image_dir: Path, no_image: Sequence[str],
     if no_image:
         problems.append(f"{_few(no_image)} id(s) of {csv_path.name} have no image in "
                         f"{image_dir.name}/")
-    if broken_images:
-        problems.append(f"{_few(broken_images)} image file(s) are truncated or corrupt "
-                        f"({broken_images[sorted(broken_images)[0]]})")
-    if broken_masks:
-        problems.append(f"{_few(broken_masks)} mask file(s) do not fit their image "
-                        f"({broken_masks[sorted(broken_masks)[0]]})")
+    for broken, what in ((broken_images, "image file(s) are truncated or corrupt"),
+                         (broken_masks, "mask file(s) do not fit their image")):
+        if broken:
+            problems.append(f"{_few(broken)} {what} ({broken[sorted(broken)[0]]})")
     if no_row:
         problems.append(f"{_few(no_row)} image(s) in {image_dir.name}/ have no row in "
                         f"{csv_path.name}")
@@ -744,32 +688,24 @@ def _split_problems(csv_path: Path, image_dir: Path, no_image: Sequence[str],
 def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> DatasetRecord:
     """Read one split of the official ISIC 2016 layout under ``root`` into a DatasetRecord.
 
-    Taught in 01_data_and_augmentation. Images come from ``ISBI2016_ISIC_Part1_<Split>_Data``
-    or, when that is absent, ``ISBI2016_ISIC_Part3_<Split>_Data``; labels from
-    ``ISBI2016_ISIC_Part3_<Split>_GroundTruth.csv`` (row order kept); masks from
-    ``ISBI2016_ISIC_Part1_<Split>_GroundTruth`` when that folder exists (else all ``None``).
-    Masks are optional per image: an image without one keeps ``None`` (a warning counts them;
-    :meth:`DatasetRecord.with_masks` selects the others for segmentation). CSV ids without an
-    image, images without a CSV row, truncated or corrupt JPEGs (header and end-of-image
-    marker checked) and masks whose size differs from their image's raise ``ValueError``
-    naming the files and the command that repairs them; with ``allow_missing=True`` the
-    complete rows are kept (a broken mask becomes ``None``) and a warning counts what was left
-    out.
+    Taught in 01_data_and_augmentation. Images come from the Part 1 folder, else the Part 3 one;
+    labels from the Part 3 CSV (row order kept); masks from the Part 1 ground-truth folder when
+    it exists. An image without a mask keeps ``None`` (a warning counts them;
+    :meth:`DatasetRecord.with_masks` keeps the others). CSV ids without an image, images without
+    a row, truncated or corrupt JPEGs and masks whose size differs from their image's raise
+    ``ValueError`` naming the files and the repair; ``allow_missing=True`` keeps the complete
+    rows instead (a broken mask becomes ``None``) and warns about the rest.
     """
     split = _check_split(split)
     root = Path(root).expanduser()
     word = _SPLIT_WORD[split]
     image_dir, csv_path = _split_files(root, split)
     csv_ids, csv_labels = read_labels_csv(csv_path)
-
     images = {path.stem: path for path in sorted(image_dir.iterdir())
               if path.suffix.lower() in _IMAGE_SUFFIXES and path.is_file()}
     mask_dir = root / f"ISBI2016_ISIC_Part1_{word}_GroundTruth"
-    masks = None
-    if mask_dir.is_dir():
-        masks = {path.name[:-len(_MASK_SUFFIX)]: path for path in mask_dir.iterdir()
-                 if path.name.endswith(_MASK_SUFFIX)}
-
+    masks = ({path.name[:-len(_MASK_SUFFIX)]: path for path in mask_dir.iterdir()
+              if path.name.endswith(_MASK_SUFFIX)} if mask_dir.is_dir() else None)
     no_image = [name for name in csv_ids if name not in images]
     no_row = sorted(set(images) - set(csv_ids))
     listed = [name for name in csv_ids if name in images]
@@ -805,10 +741,9 @@ def load_isic2016(root: str | Path, split: str, allow_missing: bool = False) -> 
 
 
 def _broken_jpegs(paths: Sequence[Path]) -> tuple[dict[str, str], dict[str, tuple]]:
-    """``({path: reason}, {path: (width, height)})``: JPEGs that are cut short or unreadable,
-    and the size of every readable one. Cheap: the header is parsed (no pixel decoding) and
-    the last bytes must hold the end-of-image marker FF D9 (a download cut short lacks it).
-    benchmarks/bench_loader.py measures the cost (about 1 s for 1,279 files here)."""
+    """``({path: reason}, {path: (width, height)})``: JPEGs that are empty, cut short or
+    unreadable, and the size of every readable one. Cheap: headers only, plus the end-of-image
+    marker FF D9 in the last bytes (about 1 s for 1,279 files: benchmarks/bench_loader.py)."""
     from PIL import Image, UnidentifiedImageError
 
     broken, sizes = {}, {}
@@ -842,11 +777,8 @@ def _broken_masks(images: dict, masks: dict, names: Sequence[str],
 
     broken = {}
     for name in names:
-        mask = masks.get(name)
-        if mask is None:
-            continue
-        image_size = image_sizes.get(str(images[name]))
-        if image_size is None:  # an unreadable image: reported already
+        mask, image_size = masks.get(name), image_sizes.get(str(images[name]))
+        if mask is None or image_size is None:  # no mask, or an unreadable image (reported)
             continue
         try:
             with Image.open(mask) as opened:
@@ -860,18 +792,13 @@ def _broken_masks(images: dict, masks: dict, names: Sequence[str],
     return broken
 
 
-# --------------------------------------------------------------------------------------------
-# Decoding and the cache
-# --------------------------------------------------------------------------------------------
+# -- Decoding and the cache --------------------------------------------------------------------
 _CACHE_VERSION = 1
 
 
 def cache_path(record: DatasetRecord, image_size: int, what: str = "images") -> Path:
-    """The ``.npz`` file :func:`load_arrays` uses for ``record`` at ``image_size`` px.
-
-    The name carries the split, size and count; the hash covers the root, the ids and each
-    file's size and modification time, so changed files make a new cache.
-    """
+    """The ``.npz`` file :func:`load_arrays` uses for ``record`` at ``image_size`` px; its hash
+    covers the root, the ids and each file's size and mtime, so changed files make a new cache."""
     if what not in {"images", "masks"}:
         raise ValueError(f"what must be 'images' or 'masks', got {what!r}.")
     paths = record.image_paths + ([p for p in record.mask_paths if p is not None]
@@ -989,17 +916,12 @@ def load_arrays(record: DatasetRecord, image_size: int, masks: bool = True, cach
                 progress: bool = False, allow_missing: bool = False, workers: int | None = None):
     """Decode ``record`` into ``(images, masks)``: uint8 ``(N, S, S, 3)`` and ``(N, S, S)`` 0/255.
 
-    Taught in 01_data_and_augmentation. Images are decoded with Pillow (JPEG ``draft`` mode
-    decodes big files at a reduced scale), converted to RGB (grayscale/RGBA with a warning
-    naming the file) and resized bilinearly to ``image_size``; masks are checked to have their
-    image's size, thresholded at > 128 if not binary (with a warning) and resized with nearest
-    neighbour. ``masks=False`` (or a record without masks) returns ``None`` for masks.
-
-    With ``cache=True`` the arrays are stored as ``.npz`` under ``<data_dir>/cache`` (see
-    :func:`cache_path`) and a second call just reads them. An unreadable image raises
-    ``ValueError`` naming it; with ``allow_missing=True`` unreadable files are skipped and the
-    call returns THREE values ``(images, masks, kept_record)`` where ``kept_record`` lists the
-    rows the arrays hold.
+    Taught in 01_data_and_augmentation. Images become RGB (a warning names converted files),
+    resized bilinearly; masks must have their image's size, are thresholded at > 128 if not
+    binary (with a warning) and resized nearest-neighbour. ``masks=False`` (or a record without
+    masks) gives ``None`` masks. ``cache=True`` keeps the arrays as ``.npz`` (:func:`cache_path`)
+    for the next call. An unreadable file raises ``ValueError``; with ``allow_missing=True`` it
+    is skipped and THREE values come back, ``(images, masks, kept_record)``.
     """
     if not isinstance(record, DatasetRecord):
         raise ValueError(f"record must be a DatasetRecord (from load_isic2016), got "
@@ -1015,25 +937,22 @@ def load_arrays(record: DatasetRecord, image_size: int, masks: bool = True, cach
                              "pass masks=False.")
         masks = False
     workers = workers or min(8, os.cpu_count() or 1)
-    n = len(record)
 
     def produce(what: str):
         path = cache_path(record, image_size, what) if cache else None
         if path is not None and path.exists():
-            cached = _load_cached(path, n, allow_missing)
+            cached = _load_cached(path, len(record), allow_missing)
             if cached is not None:
                 return cached
         if what == "images":
-            jobs = [(image_path, image_size) for image_path in record.image_paths]
-            arrays, kept = _decode_all(_decode_image, jobs, workers, progress,
-                                       f"{record.split} images {image_size}px", allow_missing)
+            decode, jobs = _decode_image, [(image, image_size) for image in record.image_paths]
             empty = (0, image_size, image_size, 3)
         else:
+            decode, empty = _decode_mask, (0, image_size, image_size)
             jobs = [(image_path, mask_path, image_size)
                     for image_path, mask_path in zip(record.image_paths, record.mask_paths)]
-            arrays, kept = _decode_all(_decode_mask, jobs, workers, progress,
-                                       f"{record.split} masks {image_size}px", allow_missing)
-            empty = (0, image_size, image_size)
+        arrays, kept = _decode_all(decode, jobs, workers, progress,
+                                   f"{record.split} {what} {image_size}px", allow_missing)
         array = np.stack(arrays) if arrays else np.zeros(empty, dtype=np.uint8)
         if path is not None:
             _save_cached(path, array, kept)

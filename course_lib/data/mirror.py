@@ -11,28 +11,25 @@ and the students point the course at it::
     COURSE_ISIC2016_MIRROR=http://teacher-laptop:8000/ jupyter lab
     course download isic2016 --mirror http://teacher-laptop:8000/
 
-The mirror holds the official file names and layout (``ISBI2016_ISIC_Part1_Training_Data.zip``
-with the folder ``ISBI2016_ISIC_Part1_Training_Data/`` inside, the ground-truth zips, the Part 3
-label CSVs) and ``mirror.json``: per file its sha256, size, and image and melanoma counts. A
-download from a mirror checks the counts and sha256 from ``mirror.json`` instead of the official
-counts (900 / 379 images).
+The mirror holds the official files and layout (the Part 1 zips, each with its folder inside,
+and the Part 3 label CSVs) and ``mirror.json`` (per file: sha256, size, image and melanoma
+counts), which a download from the mirror checks instead of the official counts (900 / 379).
 """
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
 
 from .. import config
+from .isic2016 import _SPLIT_WORD, _sha256
 
 __all__ = ["MIRROR_INDEX", "MIRROR_FORMAT", "make_mirror", "read_mirror_index", "mirror_url"]
 
 MIRROR_INDEX = "mirror.json"
 MIRROR_FORMAT = "dermalite-isic2016-mirror/1"
-_WORD = {"train": "Training", "test": "Test"}
 
 
 def mirror_url(url: str | None = None) -> str | None:
@@ -45,14 +42,6 @@ def mirror_url(url: str | None = None) -> str | None:
         raise ValueError(f"The ISIC 2016 mirror must be an http(s) URL, got {url!r} "
                          "(e.g. COURSE_ISIC2016_MIRROR=http://teacher-laptop:8000/).")
     return url if url.endswith("/") else url + "/"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _zip(folder_name: str, files: list[tuple[Path, str]], archive: Path) -> None:
@@ -72,10 +61,8 @@ def _write_labels(path: Path, record, split: str) -> None:
     with open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         for image_id, label in zip(record.ids, record.labels):
-            if split == "train":
-                writer.writerow([image_id, "malignant" if label else "benign"])
-            else:
-                writer.writerow([image_id, f"{float(label):.1f}"])
+            word = "malignant" if label else "benign"
+            writer.writerow([image_id, word if split == "train" else f"{float(label):.1f}"])
     tmp.replace(path)
 
 
@@ -104,7 +91,7 @@ def make_mirror(out: str | Path, source: str | Path | None = None, *, n_train: i
                              "isic2016 without --part3).")
         if wanted is not None:
             record = record.stratified_subset(int(wanted), seed=seed)
-        word = _WORD[split]
+        word = _SPLIT_WORD[split]
         n, melanoma = len(record), record.n_melanoma
         index["counts"][split] = [n, melanoma]
         images = f"ISBI2016_ISIC_Part1_{word}_Data"

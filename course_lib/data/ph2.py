@@ -5,18 +5,13 @@ Taught in 06_unet_segmentation (how much a U-Net trained on ISIC 2016 loses on a
 images). Nothing downloads PH2: its licence asks users to request it from its authors. Put the
 unpacked folder in ``<data_dir>/ph2`` or point ``COURSE_PH2_DIR`` at it::
 
-    PH2Dataset/
-        PH2_dataset.xlsx                 (or its text version PH2_dataset.txt)
-        PH2 Dataset images/
-            IMD002/
-                IMD002_Dermoscopic_Image/IMD002.bmp
-                IMD002_lesion/IMD002_lesion.bmp
-                IMD002_roi/...           (ignored)
+    PH2Dataset/PH2_dataset.xlsx                  (or its text version PH2_dataset.txt)
+    PH2Dataset/PH2 Dataset images/IMD002/IMD002_Dermoscopic_Image/IMD002.bmp
+    PH2Dataset/PH2 Dataset images/IMD002/IMD002_lesion/IMD002_lesion.bmp
+    PH2Dataset/PH2 Dataset images/IMD002/IMD002_roi/...                      (ignored)
 
 :func:`load_ph2` returns the same :class:`DatasetRecord` as ``load_isic2016`` (ids ``IMDxxx``,
-``labels`` 1 = melanoma, image and mask paths), with the three-class clinical diagnosis as
-``record.diagnosis`` ("common nevus", "atypical nevus", "melanoma"), so ``load_arrays`` and every
-metric work on it unchanged.
+``labels`` 1 = melanoma), plus the clinical diagnosis as ``record.diagnosis`` (:data:`DIAGNOSES`).
 """
 from __future__ import annotations
 
@@ -152,10 +147,9 @@ def read_ph2_sheet(path: str | Path) -> dict[str, str]:
 
 
 def load_ph2(root: str | Path | None = None) -> DatasetRecord:
-    """Read PH2 as distributed (see the module docstring) into a DatasetRecord with split
-    ``"ph2"`` and ``record.diagnosis``. Images without a row, rows without an image, and
-    missing masks raise ``ValueError`` naming them; a missing folder raises
-    ``FileNotFoundError`` saying where to put it."""
+    """Read PH2 as distributed (module docstring) into a DatasetRecord with split ``"ph2"`` and
+    ``record.diagnosis``. Images without a row, rows without an image and missing files raise
+    ``ValueError``; a missing folder ``FileNotFoundError`` saying where to put it."""
     root = Path(root) if root is not None else ph2_root()
     if not root.is_dir():
         raise FileNotFoundError(
@@ -177,15 +171,11 @@ def load_ph2(root: str | Path | None = None) -> DatasetRecord:
     image_paths = [folders[i] / f"{i}_Dermoscopic_Image" / f"{i}.bmp" for i in ids]
     mask_paths = [folders[i] / f"{i}_lesion" / f"{i}_lesion.bmp" for i in ids]
     absent = [str(p) for p in image_paths + mask_paths if not p.is_file()]
-    problems = []
-    if no_row:
-        problems.append(f"{len(no_row)} image folder(s) without a row in {sheet.name} "
-                        f"({', '.join(no_row[:5])})")
-    if no_image:
-        problems.append(f"{len(no_image)} row(s) of {sheet.name} without an image folder "
-                        f"({', '.join(no_image[:5])})")
-    if absent:
-        problems.append(f"{len(absent)} missing file(s) ({', '.join(absent[:3])})")
+    kinds = ((no_row, f"image folder(s) without a row in {sheet.name}", 5),
+             (no_image, f"row(s) of {sheet.name} without an image folder", 5),
+             (absent, "missing file(s)", 3))
+    problems = [f"{len(names)} {what} ({', '.join(names[:shown])})"
+                for names, what, shown in kinds if names]
     if problems:
         raise ValueError(f"PH2 in {root} is incomplete: " + "; ".join(problems)
                          + ". Unpack the PH2 archive again.")

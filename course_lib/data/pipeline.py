@@ -54,11 +54,9 @@ def classification_dataset(images, labels, batch_size: int, shuffle: bool = True
                            augment: Callable | None = None, seed: int = 0, one_hot: bool = True):
     """Batches of ``(image, label)`` for a classifier. Taught in 01_data_and_augmentation.
 
-    ``images``: uint8 or float ``(N, H, W, 3)`` in [0, 255]; they come out float32 in [0, 255].
-    ``labels``: ``N`` integers, 1 = melanoma; with ``one_hot=True`` they come out float32
-    ``(2,)`` = [benign, melanoma] (for a 2-way softmax), else int32 scalars. ``augment`` is a
-    function ``image -> image`` mapped on each float32 image before batching. Shuffling is
-    seeded, so the same ``seed`` gives the same order.
+    ``images``: ``(N, H, W, 3)`` in [0, 255], out as float32 [0, 255]. ``labels``: ``N`` ints,
+    1 = melanoma; out as float32 ``(2,)`` = [benign, melanoma] with ``one_hot=True``, else int32.
+    ``augment``: ``image -> image``, mapped before batching. The shuffle is seeded.
     """
     import tensorflow as tf
 
@@ -88,13 +86,11 @@ def segmentation_dataset(images, masks, batch_size: int, shuffle: bool = True,
     """Batches of ``(image, mask)`` for a U-Net. Taught in 01_data_and_augmentation.
 
     ``images``: ``(N, H, W, 3)`` in [0, 255] -> float32 [0, 255]. ``masks``: ``(N, H, W)`` or
-    ``(N, H, W, 1)``, 0/255 (as :func:`load_arrays` gives) or 0/1 -> float32 {0, 1} of shape
-    ``(H, W, 1)``. ``augment`` is a function ``(image, mask) -> (image, mask)`` mapped on each
-    pair before batching (transform both together). ``augment_with_seed`` is a function
-    ``(image, mask, seed) -> (image, mask)`` built from stateless ops (e.g.
-    ``augment.augment_pair``, exercise 1.6): it is called with a fresh int64 seed of shape [2]
-    for every element, different in every epoch and the same for the same ``seed``. Shuffling
-    is seeded.
+    ``(N, H, W, 1)``, 0/255 or 0/1 -> float32 {0, 1} ``(H, W, 1)``. ``augment``:
+    ``(image, mask) -> (image, mask)``, mapped before batching. ``augment_with_seed``:
+    ``(image, mask, seed) -> (image, mask)`` from stateless ops (e.g. ``augment.augment_pair``,
+    exercise 1.6), given a fresh int64 seed of shape [2] per element and epoch, reproducible
+    from ``seed``. The shuffle is seeded.
     """
     import tensorflow as tf
 

@@ -52,17 +52,12 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
     """Load the profile's training and test sets as arrays, with a validation split taken from
     the training set **by source image** (:func:`split_by_source`), seeded by the profile.
 
-    ``image_size`` defaults to ``profile.image_size``. Arrays come from the decode cache after
-    the first call, so every notebook can call this cheaply. ``split`` replaces
-    :func:`split_by_source` (same signature; exercise 1.4): it is called as
-    ``split(source_ids, labels, val_fraction=..., seed=profile.seed)`` with one source id per
-    training image (``0 .. n-1``) and must return ``(train_idx, val_idx)``.
-
-    ``download=True`` (the default here, where the notebooks ask for their data): a profile
-    that needs ISIC 2016 downloads it when it is missing, after printing its size and a time
-    estimate (:func:`course_lib.data.prepare_data`; from the classroom mirror when
-    ``COURSE_ISIC2016_MIRROR`` is set). With ``masks=True`` the images without a lesion mask
-    are left out, with one printed line saying how many.
+    ``image_size`` defaults to ``profile.image_size``; after the first call the arrays come from
+    the decode cache. ``split`` replaces :func:`split_by_source` (exercise 1.4): it is called as
+    ``split(source_ids, labels, val_fraction=..., seed=profile.seed)`` with source ids
+    ``0 .. n-1`` and must return ``(train_idx, val_idx)``. ``download=True`` downloads a missing
+    ISIC 2016 after printing its size and a time estimate (:func:`course_lib.data.prepare_data`).
+    ``masks=True`` leaves out the images without a lesion mask, printing how many.
     """
     from . import load_arrays, prepare_data
 
@@ -94,20 +89,12 @@ def load_splits(profile: config.Profile | str | None = None, *, val_fraction: fl
 def split_by_source(ids_or_n, labels, val_fraction: float = 0.2, seed: int = 0):
     """Train/validation split that keeps every source image on ONE side. Stratified by label.
 
-    Taught in 01_data_and_augmentation. Split the 900 originals FIRST, then expand only the
-    training part (the validation images stay un-augmented, like the test set).
-
-    Args:
-        ids_or_n: the number of source images ``n`` (ids ``0 .. n-1``), or one source id per
-            sample -- e.g. the ``source_index`` from :func:`course_lib.augment.expand`, in
-            which case all copies of a source land on the same side.
-        labels: 1-D int array, one label per sample (all copies of a source must agree).
-        val_fraction: share of each class's SOURCES that goes to validation (paper: 0.2).
-            Every class with at least 2 sources gets at least one on each side.
-        seed: seed of the shuffle.
-
-    Returns:
-        ``(train_idx, val_idx)``: sorted sample indices.
+    Taught in 01_data_and_augmentation: split the 900 originals FIRST, then expand only the
+    training part. ``ids_or_n``: the number of sources ``n`` (ids ``0 .. n-1``) or one source id
+    per sample (e.g. ``source_index`` from :func:`course_lib.augment.expand`: all copies of a
+    source land on one side). ``labels``: one per sample (copies of a source must agree).
+    ``val_fraction``: share of each class's SOURCES that goes to validation (paper: 0.2); a
+    class with at least 2 sources gets one on each side. Returns sorted ``(train_idx, val_idx)``.
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1 (paper: 0.2); got {val_fraction}.")
@@ -141,10 +128,8 @@ def split_by_source(ids_or_n, labels, val_fraction: float = 0.2, seed: int = 0):
 def naive_split_after_expansion(labels_or_n, val_fraction: float = 0.2, seed: int = 0):
     """The paper's way, for comparison: split the ALREADY-augmented set sample by sample.
 
-    Taught in 01_data_and_augmentation. Every augmented copy is treated as if it were an
-    independent image (stratified by label when labels are given), so rotated or mirrored
-    copies of one photograph end up on both sides and validation measures partly memory.
-    Measure it with :func:`leak_fraction`. Returns ``(train_idx, val_idx)``.
+    Taught in 01_data_and_augmentation. Copies of one photograph end up on both sides, so
+    validation measures partly memory (:func:`leak_fraction`). Returns ``(train_idx, val_idx)``.
     """
     if isinstance(labels_or_n, (int, np.integer)):
         labels = np.zeros(int(labels_or_n), dtype=np.int64)
@@ -154,12 +139,9 @@ def naive_split_after_expansion(labels_or_n, val_fraction: float = 0.2, seed: in
 
 
 def leak_fraction(train_sources, val_sources) -> float:
-    """Share of validation samples whose source image also appears in training.
-
-    Taught in 01_data_and_augmentation. Call it with the source ids of each side, e.g.
-    ``leak_fraction(source_index[train_idx], source_index[val_idx])``. 0.0 means an honest
-    validation set.
-    """
+    """Share of validation samples whose source image also appears in training (0.0: honest),
+    e.g. ``leak_fraction(source_index[train_idx], source_index[val_idx])``. Taught in
+    01_data_and_augmentation."""
     train_sources, val_sources = np.asarray(train_sources), np.asarray(val_sources)
     if val_sources.size == 0:
         raise ValueError("val_sources is empty: there is no validation sample to check.")

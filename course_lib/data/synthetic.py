@@ -1,25 +1,17 @@
 """SynthDerm: a synthetic, offline stand-in for the ISIC 2016 dermoscopy data set.
 
 Taught in 00_setup_and_metrics (how one image is built) and 01_data_and_augmentation (loading it
-with the same code as ISIC 2016).
+with the same code as ISIC 2016). :func:`render_lesion` draws one image from a random generator:
 
-Every image is drawn by a few lines of NumPy from a random generator, in four steps:
+1. :func:`sample_abcd`: the ABCD attributes (Asymmetry, Border irregularity, Colours, Diameter).
+   Melanomas *tend* to be asymmetric, irregular, many-coloured and large, but the two labels'
+   distributions overlap, as in real clinics.
+2. :func:`draw_skin`: a skin tone from light to darker, blotches and pores.
+3. :func:`paint_lesion`: the lesion shape (the ground-truth mask) filled with pigment.
+4. :func:`add_artefacts`: hair, bubbles, rulers, colour discs and the dark edge of the field of
+   view, as likely for both labels (no shortcut); the mask is the lesion *before* artefacts.
 
-1. :func:`sample_abcd` draws the lesion's ABCD attributes -- **A**\\ symmetry, **B**\\ order
-   irregularity, **C**\\ olours and **D**\\ iameter -- from distributions that depend on the
-   label. Melanomas *tend* to be asymmetric, irregular, many-coloured and large; benign nevi
-   *tend* to be symmetric, regular, uniformly brown and small. The distributions overlap, as in
-   real clinics: some nevi are irregular, some melanomas are small and regular.
-2. :func:`draw_skin` paints the skin: a tone from light to darker skin, blotches and pores.
-3. :func:`paint_lesion` draws the lesion shape (the ground-truth mask) and fills it with
-   pigment: colour regions, a pigment network, dots/globules, a blue-white veil.
-4. :func:`add_artefacts` adds what the paper says makes dermoscopy hard: hair, gel/air
-   bubbles, rulers and colour discs at an edge, and the dark corners of the dermoscope's round
-   field of view. They are drawn with the same probabilities for both labels, so they are no
-   shortcut to the answer. The mask is the lesion *before* artefacts.
-
-:func:`render_lesion` runs the four steps for one image; :func:`make_synthderm` writes a whole
-data set in exactly the official ISIC 2016 folder and CSV layout, so
+:func:`make_synthderm` writes a data set in the official ISIC 2016 layout, so
 :func:`load_synthderm` is simply the ISIC 2016 loader.
 """
 from __future__ import annotations
@@ -34,9 +26,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = [
     "COLOUR_NAMES", "LESION_COLOURS", "MELANOMA_FRACTION", "ARTEFACT_PROBABILITIES",
-    "GENERATOR_VERSION",
-    "sample_abcd", "draw_skin", "paint_lesion", "add_artefacts", "render_lesion",
-    "melanoma_count", "synthderm_labels", "synthderm_ids", "image_rng",
+    "GENERATOR_VERSION", "sample_abcd", "draw_skin", "paint_lesion", "add_artefacts",
+    "render_lesion", "melanoma_count", "synthderm_labels", "synthderm_ids", "image_rng",
     "make_synthderm", "load_synthderm",
 ]
 
@@ -49,14 +40,9 @@ MELANOMA_FRACTION = {"train": (173, 900), "test": (75, 379)}
 #: The six colours of the dermoscopic ABCD rule and roughly how each looks (RGB). Browns and
 #: black are drawn as melanin density over the skin (see ``_MELANIN_LEVEL``); blue-grey, red and
 #: white are painted on top with these colours.
-LESION_COLOURS = {
-    "light brown": (178, 118, 78),
-    "dark brown": (104, 60, 40),
-    "black": (38, 28, 30),
-    "blue-grey": (112, 118, 148),
-    "red": (186, 78, 82),
-    "white": (222, 212, 214),
-}
+LESION_COLOURS = {"light brown": (178, 118, 78), "dark brown": (104, 60, 40),
+                  "black": (38, 28, 30), "blue-grey": (112, 118, 148), "red": (186, 78, 82),
+                  "white": (222, 212, 214)}
 COLOUR_NAMES = tuple(LESION_COLOURS)
 
 # Folder and file names of the official ISIC 2016 release (as the challenge's archives extract).
@@ -72,23 +58,14 @@ _PARAMETERS_FILE = "synthderm.json"
 _FIELD_OF_VIEW_MM = 12.0
 
 
-# --------------------------------------------------------------------------------------------
-# Step 1: the ABCD attributes
-# --------------------------------------------------------------------------------------------
-
+# -- Step 1: the ABCD attributes ---------------------------------------------------------------
 def sample_abcd(rng: np.random.Generator, label: int) -> dict:
     """Draw the ABCD attributes of one lesion; ``label`` is 1 for melanoma, 0 for benign.
 
-    Taught in 00_setup_and_metrics. Returns a dict:
-
-    - ``asymmetry`` in [0, 1] (0 = mirror-symmetric shape and colours),
-    - ``border_irregularity`` in [0, 1] (0 = smooth oval, 1 = notched, jagged outline),
-    - ``colours``: the lesion's colours, a list of names from :data:`COLOUR_NAMES`, the base
-      colour first,
-    - ``diameter``: lesion diameter as a fraction of the image side, and ``diameter_mm``
-      (assuming the image spans 12 mm of skin; the clinical ABCD threshold is 6 mm).
-
-    Each attribute comes from a label-dependent distribution; the two labels overlap on purpose.
+    Taught in 00_setup_and_metrics. Returns a dict: ``label``, ``asymmetry`` and
+    ``border_irregularity`` in [0, 1] (0 = symmetric / smooth oval, 1 = lopsided / jagged),
+    ``colours`` (names from :data:`COLOUR_NAMES`, base colour first), ``diameter`` (fraction of
+    the image side) and ``diameter_mm`` (the image spans 12 mm; the ABCD threshold is 6 mm).
     """
     if label not in (0, 1):
         raise ValueError(f"label must be 0 (benign) or 1 (melanoma), got {label!r}.")
@@ -116,26 +93,15 @@ def sample_abcd(rng: np.random.Generator, label: int) -> dict:
     # D: diameter as a fraction of the image side (log-normal, melanomas larger on average).
     mean = 0.56 if melanoma else 0.48
     diameter = float(np.clip(mean * math.exp(rng.normal(0.0, 0.25)), 0.15, 0.85))
-    return {
-        "label": int(label),
-        "asymmetry": float(asymmetry),
-        "border_irregularity": float(border_irregularity),
-        "colours": colours,
-        "diameter": diameter,
-        "diameter_mm": round(diameter * _FIELD_OF_VIEW_MM, 1),
-    }
+    return {"label": int(label), "asymmetry": float(asymmetry),
+            "border_irregularity": float(border_irregularity), "colours": colours,
+            "diameter": diameter, "diameter_mm": round(diameter * _FIELD_OF_VIEW_MM, 1)}
 
 
-# --------------------------------------------------------------------------------------------
-# Small drawing helpers
-# --------------------------------------------------------------------------------------------
-
+# -- Small drawing helpers ---------------------------------------------------------------------
 def _smooth_noise(rng: np.random.Generator, image_size: int, cells: float) -> np.ndarray:
-    """Smooth random field, about [0, 1]: ``cells`` x ``cells`` random values blown up bicubically.
-
-    Fewer cells give larger blobs. The blow-up is two small matrix products (rows, then
-    columns), several times faster than resizing an image.
-    """
+    """Smooth random field, about [0, 1]: ``cells`` x ``cells`` random values blown up bicubically
+    (fewer cells, larger blobs) by two small matrix products, faster than resizing an image."""
     cells = max(2, int(cells))
     low = rng.random((cells + 2, cells + 2), dtype=np.float32)
     weights = _bicubic_matrix(image_size, cells)
@@ -181,16 +147,10 @@ def _blend(image: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
     image += alpha[..., None] * (colour - image)
 
 
-# --------------------------------------------------------------------------------------------
-# Step 2: skin
-# --------------------------------------------------------------------------------------------
-
+# -- Step 2: skin ------------------------------------------------------------------------------
 def draw_skin(rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, float]:
-    """Skin seen through a dermoscope: H x W x 3 float32 in [0, 255] and the tone in [0, 1].
-
-    Taught in 00_setup_and_metrics. The tone runs from fair (0, most ISIC 2016 images) to darker
-    skin (1); on top come reddish blotches, fine texture and pores.
-    """
+    """Skin seen through a dermoscope: H x W x 3 float32 in [0, 255] and the tone in [0, 1]
+    (0 fair, as most ISIC 2016 images; 1 darker). Taught in 00_setup_and_metrics."""
     size = image_size
     tone = float(rng.beta(1.3, 3.0))
     fair = np.array([234, 200, 190], np.float32) + rng.normal(0, 7, 3).astype(np.float32)
@@ -210,17 +170,11 @@ def draw_skin(rng: np.random.Generator, image_size: int) -> tuple[np.ndarray, fl
     return skin, tone
 
 
-# --------------------------------------------------------------------------------------------
-# Step 3: the lesion
-# --------------------------------------------------------------------------------------------
-
+# -- Step 3: the lesion ------------------------------------------------------------------------
 def _outline(rng: np.random.Generator, asymmetry: float, border_irregularity: float,
              n_angles: int = 720) -> np.ndarray:
     """Radius (relative to 1) of the outline for ``n_angles`` directions around the centre.
-
-    A circle is r(theta) = 1. Low harmonics (1-3 bumps around the outline) make the shape
-    lopsided, that is asymmetric; many high harmonics make the border notched and jagged.
-    """
+    Low harmonics (1-3 bumps) make it lopsided (asymmetric), high ones notched and jagged."""
     theta = np.linspace(0.0, 2.0 * np.pi, n_angles, endpoint=False)
     radius = np.ones(n_angles)
     # Asymmetry: a bulge on one side (k = 1 with a k = 2 partner makes an egg / kidney shape) and
@@ -241,11 +195,8 @@ def _outline(rng: np.random.Generator, asymmetry: float, border_irregularity: fl
 
 def _network(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, size: int,
              irregularity: float) -> np.ndarray:
-    """Pigment network in [0, 1]: the lines of a wobbly grid in the lesion's own frame.
-
-    Two families of wavy lines cross and enclose lighter round "holes", like the honeycomb of a
-    naevus. Irregular lesions get a coarser, more distorted (atypical) network.
-    """
+    """Pigment network in [0, 1]: two families of wavy lines in the lesion's frame enclosing
+    lighter "holes", like a naevus's honeycomb; coarser and more distorted when irregular."""
     meshes = min(rng.uniform(35.0, 55.0) * (1.0 - 0.3 * irregularity), size / 4.0)
     # Warp the grid with two scales of smooth noise so the holes differ in size and shape.
     wobble = np.float32(rng.uniform(0.7, 1.0) * (1.0 + 1.2 * irregularity))
@@ -265,16 +216,13 @@ def paint_lesion(rng: np.random.Generator, skin: np.ndarray, attributes: dict,
                  skin_tone: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Draw the lesion described by ``attributes`` onto ``skin``; returns (image, mask).
 
-    Taught in 00_setup_and_metrics. ``image`` is float32 H x W x 3, ``mask`` a bool H x W array:
-    the ground-truth outline. Browns and black are amounts of melanin (a density map that
-    darkens the skin, blue most); blue-grey, red and white are painted on top. Colour patches sit
-    around the centre of a symmetric lesion and off to one side of an asymmetric one. The
-    pigment fades out over a rim of varying width around the outline.
+    Taught in 00_setup_and_metrics. ``image`` is float32 H x W x 3, ``mask`` the bool H x W
+    ground-truth outline. Browns and black are melanin density (darkening the skin, blue most);
+    blue-grey, red and white are painted on top. Colour patches sit off-centre in an asymmetric
+    lesion.
     """
-    size = skin.shape[0]
-    asymmetry = attributes["asymmetry"]
-    border = attributes["border_irregularity"]
-    colours = attributes["colours"]
+    size, colours = skin.shape[0], attributes["colours"]
+    asymmetry, border = attributes["asymmetry"], attributes["border_irregularity"]
     # Where and how the lesion sits: centre near the middle, any rotation, slightly oval.
     centre = 0.5 + rng.normal(0.0, 0.045, 2)
     rotation = rng.uniform(0, np.pi)
@@ -293,7 +241,6 @@ def paint_lesion(rng: np.random.Generator, skin: np.ndarray, attributes: dict,
     boundary = outline.astype(np.float32)[angle_index % len(outline)] * np.float32(mean_radius)
     depth = 1.0 - rho / boundary          # 1 at the centre, 0 on the outline, < 0 outside
     mask = depth > 0
-
     # Melanin density: the base colour's level, mottled, then one patch per extra colour.
     base_level = _MELANIN_LEVEL[colours[0]] * rng.uniform(0.85, 1.15)
     mottle = _smooth_noise(rng, size, max(4, size // 12)) - 0.5
@@ -335,12 +282,9 @@ _MELANIN_ABSORPTION = np.array([0.6, 1.1, 1.6], np.float32)
 
 
 def _transmission(density: np.ndarray) -> np.ndarray:
-    """Fraction of each colour's light that passes ``density`` of melanin (H x W x 3).
-
-    Beer-Lambert's exp(-absorption * density), with the exponent flattened for thick pigment so
-    that black stays a dark grey-brown instead of pure red-black. Looked up in a table of
-    :data:`_TRANSMISSION_TABLE` rows (one per 1/128 of density), which is faster than exp.
-    """
+    """Fraction of each colour's light that passes ``density`` of melanin (H x W x 3): Beer-Lambert
+    exp(-absorption * density), flattened for thick pigment so black stays dark grey-brown;
+    looked up in :data:`_TRANSMISSION_TABLE` (one row per 1/128 of density), faster than exp."""
     index = np.clip(density * np.float32(_TABLE_STEPS), 0, len(_TRANSMISSION_TABLE) - 1)
     return _TRANSMISSION_TABLE[index.astype(np.int32)]
 
@@ -395,10 +339,7 @@ def _dots(rng, size, centre, mean_radius, asymmetry) -> np.ndarray:
     return np.asarray(layer, np.float32) * np.float32(1 / 255)
 
 
-# --------------------------------------------------------------------------------------------
-# Step 4: artefacts (same probabilities for both labels)
-# --------------------------------------------------------------------------------------------
-
+# -- Step 4: artefacts (same probabilities for both labels) ------------------------------------
 #: How often each artefact appears; the same for benign and melanoma images.
 ARTEFACT_PROBABILITIES = {"hair": 0.35, "bubbles": 0.2, "ruler": 0.12, "colour_disc": 0.05,
                           "vignette": 0.3}
@@ -503,10 +444,7 @@ def _add_vignette(rng, image: np.ndarray) -> None:
 
 def add_artefacts(rng: np.random.Generator, image: np.ndarray) -> list[str]:
     """Add hair, bubbles, a ruler, a colour disc and/or a vignette in place; returns their names.
-
-    Taught in 00_setup_and_metrics. Each appears with the probability in
-    :data:`ARTEFACT_PROBABILITIES`, independently of the label.
-    """
+    Taught in 00_setup_and_metrics. Each appears with its :data:`ARTEFACT_PROBABILITIES`."""
     size = image.shape[0]
     # Every image: a gentle darkening towards the corners.
     coordinates = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
@@ -522,22 +460,15 @@ def add_artefacts(rng: np.random.Generator, image: np.ndarray) -> list[str]:
     return drawn
 
 
-# --------------------------------------------------------------------------------------------
-# One image
-# --------------------------------------------------------------------------------------------
-
+# -- One image ---------------------------------------------------------------------------------
 def render_lesion(rng: np.random.Generator | int, label: int, image_size: int = 256,
                   artefacts: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
     """Draw one SynthDerm image: returns (image, mask, attributes).
 
-    Taught in 00_setup_and_metrics. ``image`` is uint8 ``(image_size, image_size, 3)``, ``mask``
-    uint8 ``(image_size, image_size)`` with 0 (skin) and 255 (lesion) -- the lesion before any
-    artefact is drawn over it -- and ``attributes`` the dict from :func:`sample_abcd` plus
-    ``skin_tone`` and the list of ``artefacts`` drawn. ``rng`` is a NumPy Generator or an integer
-    seed; the same seed draws the same image. Example::
-
-        image, mask, attributes = render_lesion(np.random.default_rng(0), label=1,
-                                                image_size=128)
+    Taught in 00_setup_and_metrics. ``image`` is uint8 ``(S, S, 3)``, ``mask`` uint8 ``(S, S)``
+    0 (skin) / 255 (lesion, before artefacts), ``attributes`` the :func:`sample_abcd` dict plus
+    ``skin_tone`` and the ``artefacts`` drawn. ``rng``: a NumPy Generator or an integer seed
+    (same seed, same image), e.g. ``render_lesion(0, label=1, image_size=128)``.
     """
     image_size = _check_image_size(image_size)
     rng = np.random.default_rng(rng)
@@ -550,10 +481,7 @@ def render_lesion(rng: np.random.Generator | int, label: int, image_size: int = 
     return image, mask.astype(np.uint8) * 255, attributes
 
 
-# --------------------------------------------------------------------------------------------
-# Labels, ids and seeds of a whole split
-# --------------------------------------------------------------------------------------------
-
+# -- Labels, ids and seeds of a whole split ----------------------------------------------------
 def melanoma_count(n_images: int, split: str) -> int:
     """How many of ``n_images`` are melanomas: ISIC 2016's ratio, ``round(n * 173 / 900)`` for
     train and ``round(n * 75 / 379)`` for test (at least one melanoma from 5 images on)."""
@@ -562,12 +490,9 @@ def melanoma_count(n_images: int, split: str) -> int:
 
 
 def synthderm_labels(n_images: int, split: str) -> np.ndarray:
-    """Labels of images 0..n_images-1 (1 = melanoma), melanomas spread evenly through the list.
-
-    Image ``i`` is a melanoma when ``melanoma_count(i + 1) > melanoma_count(i)``, so every first-n
-    slice has exactly :func:`melanoma_count` melanomas and an image's label never depends on how
-    many images are generated after it.
-    """
+    """Labels of images 0..n_images-1 (1 = melanoma), melanomas spread evenly: image ``i`` is one
+    when ``melanoma_count(i + 1) > melanoma_count(i)``, so every first-n slice has exactly
+    :func:`melanoma_count` melanomas and a label never depends on the images after it."""
     counts = np.array([melanoma_count(n, split) for n in range(n_images + 1)])
     return np.diff(counts).astype(np.int64)
 
@@ -589,38 +514,30 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODES[split], index]))
 
 
-# --------------------------------------------------------------------------------------------
-# A whole data set on disk, in the ISIC 2016 layout
-# --------------------------------------------------------------------------------------------
-
+# -- A whole data set on disk, in the ISIC 2016 layout -----------------------------------------
 def _check_split(split: str) -> str:
     if split not in _SPLIT_CODES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
     return split
 
 
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer (number of images), got {value!r}; "
-                         f"pass e.g. {name}=100.")
-    if value > 1_000_000:
-        raise ValueError(f"{name}={value} is more than SynthDerm's 1,000,000 images per split; "
-                         "pass a smaller number.")
+def _check_int(name: str, value, minimum: int, what: str, example: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be {what}, got {value!r}; pass e.g. {name}={example}.")
     return int(value)
 
 
+def _check_count(name: str, value) -> int:
+    value = _check_int(name, value, 1, "a positive integer (number of images)", 100)
+    if value > 1_000_000:
+        raise ValueError(f"{name}={value} is more than SynthDerm's 1,000,000 images per split; "
+                         "pass a smaller number.")
+    return value
+
+
 def _check_image_size(image_size) -> int:
-    if (isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer))
-            or image_size < 16):
-        raise ValueError(f"image_size must be an integer of at least 16 (pixels per side), got "
-                         f"{image_size!r}; pass e.g. image_size=256.")
-    return int(image_size)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
-    return int(seed)
+    return _check_int("image_size", image_size, 16,
+                      "an integer of at least 16 (pixels per side)", 256)
 
 
 def _expected_files(root: Path, n_images: int, split: str) -> list[Path]:
@@ -699,17 +616,15 @@ def make_synthderm(root, n_train: int, n_test: int, image_size: int = 256,
                    seed: int = 0) -> Path:
     """Write a SynthDerm data set to ``root`` in the official ISIC 2016 layout; returns ``root``.
 
-    Taught in 00_setup_and_metrics and 01_data_and_augmentation. Deterministic: the same
-    arguments give byte-identical files, and image ``i`` of a split depends only on
-    (``seed``, split, ``i``), so a larger ``n_train`` keeps the first images. Idempotent: when
-    ``root`` already holds a complete data set made with the same arguments (recorded in
-    ``synthderm.json``), nothing is rewritten. A folder that holds ISIC 2016 files but no
-    ``synthderm.json`` (perhaps the real data) is never touched.
+    Taught in 00_setup_and_metrics and 01_data_and_augmentation. Byte-identical for the same
+    arguments; image ``i`` depends only on (``seed``, split, ``i``). A complete data set with the
+    same arguments (``synthderm.json``) is not rewritten; ISIC 2016 files without
+    ``synthderm.json`` (perhaps the real data) raise ``FileExistsError`` and are never touched.
     """
     n_train = _check_count("n_train", n_train)
     n_test = _check_count("n_test", n_test)
     image_size = _check_image_size(image_size)
-    seed = _check_seed(seed)
+    seed = _check_int("seed", seed, 0, "a non-negative integer", 0)
     root = Path(root).expanduser()
     if root.exists() and not root.is_dir():
         raise ValueError(f"root {str(root)!r} is a file; pass a folder path for SynthDerm.")
@@ -740,12 +655,8 @@ def make_synthderm(root, n_train: int, n_test: int, image_size: int = 256,
 
 
 def load_synthderm(root, split: str):
-    """Load a SynthDerm split with the ISIC 2016 loader (the layouts are identical).
-
-    Taught in 01_data_and_augmentation. Returns what
-    :func:`course_lib.data.isic2016.load_isic2016` returns: parallel ``ids``, ``labels``
-    (1 = melanoma), ``image_paths`` and ``mask_paths``.
-    """
+    """Load a SynthDerm split with the ISIC 2016 loader (the layouts are identical): the
+    :class:`DatasetRecord` of :func:`load_isic2016`. Taught in 01_data_and_augmentation."""
     from .isic2016 import load_isic2016
 
     return load_isic2016(root, split)

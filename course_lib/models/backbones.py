@@ -1,24 +1,9 @@
 """The course's encoders: the lightweight CNN zoo of Table III and the U-Net encoders.
 
-Taught in 03_lightweight_cnns (paper sections III.A and IV.A.1); the U-Nets of
-06_unet_segmentation take their encoders from here too.
-
-One table, :data:`REGISTRY`, says for every encoder name how to build it (a ``keras.applications``
-constructor or a builder of this module), which preprocessing it expects, which layer is its last
-feature map and which layers feed a U-Net's skip connections. Everything else reads it:
-
-* :func:`build_backbone` -- image -> feature vector (the model the DC networks of
-  04_discriminant_network share between their two inputs);
-* :func:`build_classifier` -- the same backbone plus ``Dense(num_classes, softmax)``: the single
-  models of Table III;
-* :func:`course_lib.models.unet.build_unet` -- the encoder under a U-Net decoder;
-
-and one weights path serves them all (:func:`check_weights`, :func:`encoder_model`,
-:func:`load_weights_file`): ``None``, ``"imagenet"`` or a file.
-
-Every model takes float32 RGB images with values in ``[0, 255]`` and carries its own
-preprocessing as a weightless layer (:func:`preprocessing_layer`), so the parameter counts stay
-those of the paper:
+Taught in 03_lightweight_cnns (paper III.A, IV.A.1); the U-Nets of 06_unet_segmentation take
+their encoders from here too. One table, :data:`REGISTRY`, says how to build each encoder, its
+preprocessing, its last feature map and its U-Net skip layers. Every model takes float32 RGB in
+``[0, 255]`` and carries its preprocessing as a weightless layer, so the counts stay the paper's:
 
 ========================  ==========  ===============================================
 backbone                  Table III   this module (total parameters, 224x224x3, 2 classes)
@@ -30,10 +15,8 @@ backbone                  Table III   this module (total parameters, 224x224x3, 
 ``densenet121``           7,039,554   7,039,554 (exact)
 ========================  ==========  ===============================================
 
-MobileNet, DenseNet-121 (and the U-Net baseline VGG16) come from ``keras.applications``
-(ImageNet weights available); SqueezeNet, ShuffleNet, ResNet18 (and the U-Net baseline
-ResNeXt-50) have no Keras application, so they are built here, small and readable, and start
-from random weights.
+MobileNet, DenseNet-121 (and VGG16) come from ``keras.applications``; SqueezeNet, ShuffleNet,
+ResNet18 (and ResNeXt-50) have no Keras application: built here, they start from random weights.
 """
 from __future__ import annotations
 
@@ -51,29 +34,22 @@ __all__ = [
     "Encoder", "REGISTRY", "BACKBONES", "KERAS_APPLICATIONS", "COURSE_BUILT", "LAST_CONV_LAYER",
     "FEATURE_LAYER", "FEATURE_DIMS", "PREPROCESSING", "PAPER_PARAMS", "SHUFFLENET_PAPER_PARAMS",
     "SHUFFLENET_PARAMS", "IMAGENET_WEIGHT_FILES", "MIN_INPUT_SIZE", "WeightsUnavailableError",
-    "build_backbone", "build_classifier", "preprocessing_layer", "CaffePreprocess",
-    "check_name", "check_input_shape", "check_weights", "encoder_model", "load_weights_file",
+    "build_backbone", "build_classifier", "preprocessing_layer", "CaffePreprocess", "check_name",
+    "check_input_shape", "check_weights", "encoder_model", "load_weights_file",
     "shufflenet_difference", "ChannelSplit", "ChannelShuffle", "resnext50_encoder",
     "MOBILENET_BLOCKS", "depthwise_separable_block", "mobilenet_extractor", "dense_block",
     "count_macs", "depthwise_separable_params", "separable_savings",
 ]
 
 #: Total parameters of each Table III model as the paper prints them (2 classes, 224x224x3).
-PAPER_PARAMS = {
-    "squeezenet": 1_237_498,
-    "shufflenet": 3_616_946,
-    "resnet18": 11_187_915,
-    "mobilenet": 3_230_914,
-    "densenet121": 7_039_554,
-}
+PAPER_PARAMS = {"squeezenet": 1_237_498, "shufflenet": 3_616_946, "resnet18": 11_187_915,
+                "mobilenet": 3_230_914, "densenet121": 7_039_554}
 #: Table III's ShuffleNet count. The paper does not say which ShuffleNet it used.
 SHUFFLENET_PAPER_PARAMS = PAPER_PARAMS["shufflenet"]
 #: Total parameters of this module's ShuffleNet classifier (V2 1.5x + 1000-unit Dense + Dense(2)).
 SHUFFLENET_PARAMS = 3_529_066
 
-#: Name of the global-average-pooling layer in every backbone (its output is the feature vector,
-#: except in ShuffleNet where the ImageNet-style 1000-unit output follows; see
-#: :data:`FEATURE_DIMS`).
+#: Name of every backbone's global-average-pooling layer (ShuffleNet: a 1000-unit Dense follows).
 FEATURE_LAYER = "avg_pool"
 #: Smallest image side every backbone accepts (keras.applications' own limit is 32 px).
 MIN_INPUT_SIZE = 32
@@ -84,9 +60,7 @@ class WeightsUnavailableError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- preprocessing
-
-# What each preprocessing mode of Encoder.preprocessing computes on [0, 255] RGB (the modes of
-# keras.applications' preprocess_input).
+# What each mode of Encoder.preprocessing computes on [0, 255] RGB (keras.applications' modes).
 _PREPROCESSING_MODES = {
     "tf": "x / 127.5 - 1 (mobilenet's ImageNet weights; the course-built encoders start "
           "random, for them any fixed centring works)",
@@ -105,28 +79,20 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 @keras.saving.register_keras_serializable(package="course_lib")
 class CaffePreprocess(layers.Layer):
     """VGG16's ImageNet preprocessing ('caffe' mode): RGB -> BGR, minus the ImageNet mean.
-
-    Taught in 06_unet_segmentation. No weights: the same numbers as
-    ``keras.applications.vgg16.preprocess_input`` for [0, 255] RGB input.
-    """
+    Taught in 06_unet_segmentation. No weights; same numbers as ``vgg16.preprocess_input``."""
 
     def call(self, inputs):
         bgr = keras.ops.flip(inputs, axis=-1)
-        mean = keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
-        return bgr - mean
+        return bgr - keras.ops.convert_to_tensor(_CAFFE_MEAN_BGR, dtype=bgr.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
 
 def preprocessing_layer(encoder: str, name: str = "preprocess") -> layers.Layer:
-    """The weightless layer mapping [0, 255] RGB to ``encoder``'s input range.
-
-    Taught in 03_lightweight_cnns. A ``Rescaling`` layer computes ``x * scale + offset`` with
-    per-channel ``scale``/``offset`` constants, so it adds no parameters (a ``Normalization``
-    layer would add its mean and variance to the count); VGG16's "caffe" mode is the weightless
-    :class:`CaffePreprocess`. ``encoder``: any name of :data:`REGISTRY` (see :data:`PREPROCESSING`).
-    """
+    """The weightless layer mapping [0, 255] RGB to ``encoder``'s input range (any name of
+    :data:`REGISTRY`). Taught in 03_lightweight_cnns. ``Rescaling`` adds no parameters (a
+    ``Normalization`` layer would add its mean and variance to the count)."""
     mode = REGISTRY[check_name(encoder, tuple(REGISTRY), "encoder")].preprocessing
     if mode == "caffe":
         return CaffePreprocess(name=name)
@@ -138,7 +104,6 @@ def preprocessing_layer(encoder: str, name: str = "preprocess") -> layers.Layer:
 
 
 # --------------------------------------------------------------------------- SqueezeNet 1.1
-
 def _fire(x, squeeze: int, expand: int, name: str):
     """SqueezeNet's fire module: 1x1 squeeze, then 1x1 and 3x3 expand, concatenated."""
     s = layers.Conv2D(squeeze, 1, name=f"{name}_squeeze1x1")(x)
@@ -151,31 +116,20 @@ def _fire(x, squeeze: int, expand: int, name: str):
 
 
 def _squeezenet(x):
-    """SqueezeNet 1.1 (Iandola et al. 2016; torchvision's layout) with its 1000-class conv head.
-
-    features: 722,496 parameters; conv10 (512 -> 1000, 1x1): 513,000. Returns conv10's ReLU;
-    :func:`build_backbone` pools it to 1000 features.
-    """
+    """SqueezeNet 1.1 (Iandola et al. 2016; torchvision's layout) with its 1000-class conv head."""
     x = layers.Conv2D(64, 3, strides=2, name="conv1")(x)
     x = layers.ReLU(name="relu_conv1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
-    x = _fire(x, 16, 64, "fire2")
-    x = _fire(x, 16, 64, "fire3")
-    x = layers.MaxPooling2D(3, strides=2, name="pool3")(x)
-    x = _fire(x, 32, 128, "fire4")
-    x = _fire(x, 32, 128, "fire5")
-    x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
-    x = _fire(x, 48, 192, "fire6")
-    x = _fire(x, 48, 192, "fire7")
-    x = _fire(x, 64, 256, "fire8")
-    x = _fire(x, 64, 256, "fire9")
+    for fire, squeeze in zip(range(2, 10), (16, 16, 32, 32, 48, 48, 64, 64)):
+        x = _fire(x, squeeze, 4 * squeeze, f"fire{fire}")  # expand: 4 x squeeze
+        if fire in (3, 5):
+            x = layers.MaxPooling2D(3, strides=2, name=f"pool{fire}")(x)
     x = layers.Dropout(0.5, name="drop9")(x)
     x = layers.Conv2D(1000, 1, name="conv10")(x)
     return layers.ReLU(name="relu_conv10")(x)
 
 
 # --------------------------------------------------------------------------- ShuffleNet V2
-
 @keras.saving.register_keras_serializable(package="course_lib")
 class ChannelSplit(layers.Layer):
     """Split the channels into two equal halves (ShuffleNet V2's stride-1 unit). No weights."""
@@ -191,8 +145,7 @@ class ChannelSplit(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class ChannelShuffle(layers.Layer):
-    """Interleave the channels of ``groups`` groups: reshape (C) -> (groups, C/groups),
-    transpose, flatten back. No weights. Taught in 03_lightweight_cnns."""
+    """Interleave the channels of ``groups`` groups. No weights. Taught in 03_lightweight_cnns."""
 
     def __init__(self, groups: int = 2, **kwargs):
         super().__init__(**kwargs)
@@ -241,13 +194,8 @@ def _shuffle_unit(x, out_channels: int, strides: int, name: str):
 
 
 def _shufflenet(x, stage_channels=(176, 352, 704), repeats=(4, 8, 4), last_channels=1024):
-    """ShuffleNet V2 1.5x (stage widths 176/352/704, conv5 1024), up to conv5's ReLU.
-    :func:`build_backbone` adds pooling and an ImageNet-style 1000-unit Dense ``fc1000``
-    (:attr:`Encoder.dense_units`), as the paper's SqueezeNet count shows it kept the 1000-class
-    output."""
-    x = layers.Conv2D(24, 3, strides=2, padding="same", use_bias=False, name="conv1_conv")(x)
-    x = layers.BatchNormalization(name="conv1_bn")(x)
-    x = layers.ReLU(name="conv1_relu")(x)
+    """ShuffleNet V2 1.5x up to conv5's ReLU (``build_backbone`` adds the Dense ``fc1000``)."""
+    x = _conv_bn(x, 24, 3, 2, "conv1")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     for stage, (channels, repeat) in enumerate(zip(stage_channels, repeats), start=2):
         for unit in range(1, repeat + 1):
@@ -257,7 +205,6 @@ def _shufflenet(x, stage_channels=(176, 352, 704), repeats=(4, 8, 4), last_chann
 
 def shufflenet_difference() -> dict:
     """How far this course's ShuffleNet is from Table III's count. Taught in 03_lightweight_cnns.
-
     The paper cites ShuffleNet [55] without the variant. Keras totals (BatchNorm moving statistics
     included, as in the paper's other counts) of the standard variants at 224x224x3:
 
@@ -267,13 +214,10 @@ def shufflenet_difference() -> dict:
     - V2 1.0x / 1.5x / 2.0x + Dense(2): 1,271,834 / 2,504,114 / 5,382,810
     - V2 with its 1000-unit output + Dense(2): 2,296,786 / **3,529,066** / 7,429,714
 
-    The closest, V2 1.5x keeping its 1000-unit ImageNet output plus Dense(2) (the convention
-    that reproduces SqueezeNet's count exactly), is built here: 87,880 parameters (2.4 %) short.
-    (V1 counts by formula, after the Keras ShuffleNet of scheckmedia/keras-shufflenet; the V2
-    formula is checked against the built model in tests/test_backbones.py.)
-    Returns ``{"variant", "paper", "course", "difference", "relative"}`` with
-    difference = course - paper = -87,880 and relative = difference / paper.
-    """
+    The closest, V2 1.5x keeping its 1000-unit output plus Dense(2) (the convention that
+    reproduces SqueezeNet's count exactly), is built here. (V1 counts by formula, after
+    scheckmedia/keras-shufflenet; V2 checked in tests/test_backbones.py.) Returns
+    ``{"variant", "paper", "course", "difference", "relative"}`` (difference = course - paper)."""
     difference = SHUFFLENET_PARAMS - SHUFFLENET_PAPER_PARAMS
     return {"variant": "ShuffleNet V2 1.5x + Dense(1000) + Dense(2)",
             "paper": SHUFFLENET_PAPER_PARAMS, "course": SHUFFLENET_PARAMS,
@@ -281,15 +225,12 @@ def shufflenet_difference() -> dict:
 
 
 # --------------------------------------------------------------------------- ResNet18, ResNeXt-50
-
 # BatchNormalization settings of the classification_models package (ResNet18, ResNeXt-50).
 _CM_BN = dict(momentum=0.99, epsilon=2e-5)
 
 
 def _classification_models_stem(x, **conv):
-    """The stem shared by ``classification_models``' ResNets and ResNeXts: an input BatchNorm
-    without scale ``bn_data``, a 7x7/2 convolution ``conv0`` (no bias) + BN + ReLU ``relu0``, a
-    3x3/2 max-pool ``pooling0``: 1/4 of the input side."""
+    """``classification_models``' ResNet/ResNeXt stem, down to 1/4 of the input side."""
     x = layers.BatchNormalization(scale=False, name="bn_data", **_CM_BN)(x)
     x = layers.ZeroPadding2D(3, name="pad0")(x)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv0", **conv)(x)
@@ -300,8 +241,7 @@ def _classification_models_stem(x, **conv):
 
 
 def _resnet_block(x, filters: int, strides: int, stage: int, unit: int, shortcut_conv: bool):
-    """Pre-activation residual block of the ``classification_models`` ResNet18:
-    BN -> ReLU -> [1x1 shortcut conv] -> 3x3 conv -> BN -> ReLU -> 3x3 conv, + shortcut."""
+    """Pre-activation residual block of the ``classification_models`` ResNet18."""
     name = f"stage{stage}_unit{unit}"
     conv = dict(use_bias=False, kernel_initializer="he_uniform")
     y = layers.BatchNormalization(name=f"{name}_bn1", **_CM_BN)(x)
@@ -318,14 +258,8 @@ def _resnet_block(x, filters: int, strides: int, stage: int, unit: int, shortcut
 
 
 def _resnet18(x):
-    """ResNet18 as in the Keras ``classification_models`` package (layer names too).
-
-    Input BatchNormalization without scale, 7x7/2 conv (no bias), BN, ReLU, 3x3/2 max-pool,
-    four stages of two pre-activation blocks (64, 128, 256, 512 filters; a 1x1 shortcut
-    convolution on the first block of EVERY stage, the first included), final BN + ReLU.
-    No top: 11,186,889 parameters. Its preprocessing: x / 127.5 - 1, then the input
-    BatchNormalization ``bn_data``.
-    """
+    """ResNet18 as in the Keras ``classification_models`` package (layer names too); a 1x1
+    shortcut convolution on the first block of EVERY stage. No top: 11,186,889 parameters."""
     x = _classification_models_stem(x, kernel_initializer="he_uniform")
     for stage, filters in enumerate((64, 128, 256, 512), start=1):
         for unit in (1, 2):
@@ -336,10 +270,7 @@ def _resnet18(x):
 
 
 def _resnext_block(x, filters: int, stage: int, unit: int, strides: int, cardinality: int):
-    """Bottleneck block of ResNeXt (Xie et al. 2017, Fig. 3c) as ``classification_models``
-    builds it: 1x1 conv -> BN -> ReLU -> grouped 3x3 conv (``cardinality`` groups) -> BN ->
-    ReLU -> 1x1 conv (2 x filters) -> BN, plus the shortcut (a 1x1 conv + BN on the first block
-    of each stage), then ReLU. All convolutions without bias."""
+    """ResNeXt bottleneck block (Xie et al. 2017, Fig. 3c), as ``classification_models``'."""
     name = f"stage{stage}_unit{unit}_"
     y = layers.Conv2D(filters, 1, use_bias=False, name=name + "conv1")(x)
     y = layers.BatchNormalization(name=name + "bn1", **_CM_BN)(y)
@@ -363,15 +294,9 @@ def _resnext_block(x, filters: int, stage: int, unit: int, strides: int, cardina
 
 def resnext50_encoder(x, repetitions=(3, 4, 6, 3), cardinality: int = 32):
     """ResNeXt-50 (32x4d) without its classifier, for the U-ResNeXt50 baseline of Table VIII.
-
-    Taught in 06_unet_segmentation. Keras ships no ResNeXt, so it is built here in the layout
-    (and with the layer names) of the ``classification_models`` package the paper's
-    ``segmentation_models`` U-Net used: an input BatchNorm without scale ``bn_data``, a 7x7/2
-    convolution ``conv0`` + BN + ReLU ``relu0``, a 3x3/2 max-pool, then four stages of
-    (3, 4, 6, 3) bottleneck blocks of 128, 256, 512, 1024 grouped channels (32 groups of 4 in
-    the first stage: "32x4d") with 256, 512, 1024, 2048 output channels. Returns the last
-    block's output (1/32 of the input side, 2048 channels).
-    """
+    Taught in 06_unet_segmentation. Keras ships no ResNeXt: built here in the layout (and with
+    the layer names) of ``classification_models``, which the paper's ``segmentation_models``
+    U-Net used. Returns the last block's output (1/32 of the input side, 2048 channels)."""
     x = _classification_models_stem(x)
     for stage, repeat in enumerate(repetitions, start=1):
         filters = 128 * 2 ** (stage - 1)
@@ -382,26 +307,12 @@ def resnext50_encoder(x, repetitions=(3, 4, 6, 3), cardinality: int = 32):
 
 
 # --------------------------------------------------------------------------- the registry
-
 @dataclass(frozen=True)
 class Encoder:
-    """What the course knows about one encoder: one entry of :data:`REGISTRY`.
-
-    Attributes:
-        build: a ``keras.applications`` constructor (called with ``include_top=False``), or a
-            builder of this module, ``fn(x) -> tensor``, taking the preprocessed images; ``None``
-            for the plain U-Net, which :mod:`course_lib.models.unet` builds whole.
-        preprocessing: ``"tf"``, ``"torch"`` or ``"caffe"`` (:data:`PREPROCESSING`).
-        output_layer: its last feature map (CAM's layer, :data:`LAST_CONV_LAYER`; the bottom of
-            the U-Net, ``unet.ENCODER_OUTPUT``).
-        feature_dims: length of :func:`build_backbone`'s feature vector; ``None``: not a
-            Table III backbone.
-        dense_units: an ImageNet-style ``Dense`` kept after the pooling (ShuffleNet: 1000).
-        skip_layers: the layers feeding a U-Net's skip connections, deepest first (1/16, 1/8,
-            1/4, 1/2 of the input side); empty: not a U-Net encoder.
-        imagenet_file: the no-top ImageNet weights file Keras caches under ~/.keras/models/
-            (MobileNet's carries the input size); ``None``: no ImageNet weights.
-    """
+    """One entry of :data:`REGISTRY`. ``build``: a ``keras.applications`` constructor, a builder
+    ``fn(preprocessed images) -> tensor``, or ``None`` (the plain U-Net, built by
+    :mod:`course_lib.models.unet`). ``feature_dims`` / ``skip_layers`` unset: not a Table III
+    backbone / not a U-Net encoder."""
 
     build: Callable | None
     preprocessing: str
@@ -412,9 +323,8 @@ class Encoder:
     imagenet_file: str | None = None
 
 
-#: Every encoder of the course. Skip layers are Keras 3 ``keras.applications`` names, the choices
-#: of segmentation_models (VGG16's full-size block1_conv2 is not used: with it U-VGG16 would have
-#: 9,216 more parameters than segmentation_models' 19,029,585).
+#: Every encoder of the course. Skip layers: segmentation_models' choices, Keras 3 names (VGG16's
+#: block1_conv2 is not used: with it U-VGG16 would have 9,216 more parameters than its 19,029,585).
 REGISTRY = {
     "squeezenet": Encoder(_squeezenet, "tf", "relu_conv10", feature_dims=1000),
     "shufflenet": Encoder(_shufflenet, "tf", "conv5_relu", feature_dims=1000, dense_units=1000),
@@ -444,8 +354,7 @@ BACKBONES = tuple(name for name, spec in REGISTRY.items() if spec.feature_dims)
 KERAS_APPLICATIONS = tuple(name for name in BACKBONES if REGISTRY[name].imagenet_file)
 #: Backbones Keras does not ship: built in this module, random initialisation only.
 COURSE_BUILT = tuple(name for name in BACKBONES if name not in KERAS_APPLICATIONS)
-#: The last convolutional activation (4-D feature maps) of each backbone: the layer CAM /
-#: Grad-CAM read (08_visualisation). 7x7 at 224 px (SqueezeNet 1.1: 13x13).
+#: The last convolutional activation of each backbone, read by CAM / Grad-CAM (08_visualisation).
 LAST_CONV_LAYER = {name: REGISTRY[name].output_layer for name in BACKBONES}
 #: Length of the feature vector a backbone outputs (what the classifier's Dense layer sees).
 FEATURE_DIMS = {name: REGISTRY[name].feature_dims for name in BACKBONES}
@@ -457,7 +366,6 @@ IMAGENET_WEIGHT_FILES = {name: REGISTRY[name].imagenet_file for name in KERAS_AP
 
 
 # --------------------------------------------------------------------------- checks and weights
-
 def check_name(name, names, what: str) -> str:
     """``name`` lower-cased if it is one of ``names``, else a ``ValueError`` listing them."""
     if not isinstance(name, str) or name.strip().lower() not in names:
@@ -466,8 +374,7 @@ def check_name(name, names, what: str) -> str:
 
 
 def check_input_shape(input_shape, multiple: int = 1) -> tuple[int, int, int]:
-    """``(height, width, 3)`` with sides >= :data:`MIN_INPUT_SIZE` and multiples of ``multiple``
-    (the U-Nets: 32), as a tuple of ints; a ``ValueError`` that says what to pass otherwise."""
+    """``(height, width, 3)`` as ints, sides >= 32 and multiples of ``multiple``, or ValueError."""
     try:
         shape = tuple(int(v) for v in input_shape)
     except (TypeError, ValueError):
@@ -487,11 +394,8 @@ def check_input_shape(input_shape, multiple: int = 1) -> tuple[int, int, int]:
 
 
 def check_weights(name: str, weights, names, files: str):
-    """``weights`` as ``None``, ``"imagenet"`` or an existing ``Path``, else a clear error.
-
-    ``names``: the caller's valid encoders (the message lists those with ImageNet weights);
-    ``files``: the weights files the caller accepts, in words, for the missing-file message.
-    """
+    """``weights`` as ``None``, ``"imagenet"`` or an existing ``Path``, else a clear error
+    (``names``: the caller's encoders; ``files``: the files it accepts, in words)."""
     with_imagenet = ", ".join(n for n in names if REGISTRY[n].imagenet_file)
     if weights is None:
         return None
@@ -539,14 +443,8 @@ def _weights_unavailable(name: str, input_shape, error: BaseException):
 
 
 def encoder_model(name: str, inputs, weights=None) -> keras.Model:
-    """The encoder ``name`` of :data:`REGISTRY` on the Keras input ``inputs`` (images in
-    [0, 255]): its preprocessing layer ``preprocess``, then the network up to its
-    :attr:`Encoder.output_layer`, as a flat Model (image -> last feature map).
-
-    ``weights``: as :func:`check_weights` returns it; ``"imagenet"`` is downloaded by Keras or
-    read from its cache (offline -> :class:`WeightsUnavailableError`), anything else leaves the
-    weights random (a file is the caller's, see :func:`load_weights_file`).
-    """
+    """Flat Model image -> last feature map of encoder ``name`` (preprocessing included).
+    ``weights``: ``"imagenet"`` (offline: :class:`WeightsUnavailableError`), else random."""
     spec = REGISTRY[name]
     x = preprocessing_layer(name)(inputs)
     if spec.imagenet_file is None:  # course-built: a Model only to reach its layers by name
@@ -578,7 +476,6 @@ def load_weights_file(model: keras.Model, path: Path, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- MobileNetV1 by hand
-
 #: (filters, stride) of MobileNetV1's 13 depthwise separable blocks (Howard et al. 2017,
 #: Table 1, width multiplier 1.0), after the first standard 3x3 convolution (32 filters, stride 2).
 MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1),
@@ -586,19 +483,13 @@ MOBILENET_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (
 
 
 def depthwise_separable_params(k: int, n: int, m: int) -> int:
-    """Weights of a k x k depthwise separable convolution from n to m channels, no bias:
-    ``k^2 n + n m`` (Exercise 3.1, 03_lightweight_cnns)."""
+    """Weights of a depthwise separable convolution, no bias: ``k^2 n + n m`` (Exercise 3.1)."""
     return k * k * n + n * m
 
 
 def separable_savings(model: keras.Model) -> list[tuple[int, int, int, int, int]]:
-    """What each depthwise separable step of ``model`` saves (Exercise 3.6, 03_lightweight_cnns).
-
-    For every ``DepthwiseConv2D`` layer, with the next ``Conv2D`` layer as its pointwise step:
-    ``(N, M, stride, standard, separable)`` -- input channels N, output channels M, the depthwise
-    stride, the weights ``K^2 N M`` of a standard K x K convolution from N to M channels (no
-    bias), and the parameters the two layers really have (``count_params()``, biases included).
-    """
+    """What each depthwise separable step of ``model`` saves (Exercise 3.6, 03_lightweight_cnns):
+    ``(N, M, stride, K^2 N M of a standard convolution, the two layers' count_params())``."""
     convolutions = [layer for layer in model.layers
                     if isinstance(layer, (layers.DepthwiseConv2D, layers.Conv2D))]
     rows = []
@@ -612,13 +503,8 @@ def separable_savings(model: keras.Model) -> list[tuple[int, int, int, int, int]
 
 
 def depthwise_separable_block(x, filters: int, stride: int, name: str | None = None):
-    """MobileNet's block on the Keras tensor ``x``: DepthwiseConv2D 3x3 (stride, no bias) -> BN ->
-    ReLU6 -> Conv2D 1x1 (no bias) -> BN -> ReLU6. Taught in 03_lightweight_cnns (Exercise 3.2).
-
-    ``padding="same"`` equals keras.applications' explicit bottom/right zero padding for even
-    input sizes. With ``name="k"`` the layers are named like keras.applications' block ``k``
-    (``conv_dw_k``, ``conv_dw_k_bn``, ..., ``conv_pw_k_relu``).
-    """
+    """MobileNet's depthwise separable block (03_lightweight_cnns, Exercise 3.2). With
+    ``name="k"`` the layers are named like keras.applications' block ``k``."""
     names = ([f"conv_dw_{name}", f"conv_dw_{name}_bn", f"conv_dw_{name}_relu", f"conv_pw_{name}",
               f"conv_pw_{name}_bn", f"conv_pw_{name}_relu"] if name is not None else [None] * 6)
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
@@ -631,15 +517,9 @@ def depthwise_separable_block(x, filters: int, stride: int, name: str | None = N
 
 
 def mobilenet_extractor(input_shape=(224, 224, 3), block=None) -> keras.Model:
-    """MobileNetV1's feature extractor written out: image in [0, 255] -> 1024 features.
-
-    Taught in 03_lightweight_cnns (Exercise 3.3): ``Rescaling`` (x / 127.5 - 1) -> Conv2D 3x3,
-    32 filters, stride 2 (no bias) -> BN -> ReLU6 -> the 13 blocks of :data:`MOBILENET_BLOCKS`
-    (``block(x, filters, stride)``, default :func:`depthwise_separable_block`) -> global average
-    pooling. 3,228,864 parameters, the count of ``keras.applications.MobileNet(include_top=False)``,
-    whose weights it takes in the same order (``model.set_weights(keras_model.get_weights())``).
-    With the default block the layers carry keras.applications' names.
-    """
+    """MobileNetV1's feature extractor written out (03_lightweight_cnns, Exercise 3.3): 3,228,864
+    parameters, taking ``MobileNet(include_top=False)``'s weights in order. ``block(x, filters,
+    stride)`` defaults to :func:`depthwise_separable_block`."""
     input_shape = check_input_shape(input_shape)
     named = block is None
     inputs = keras.Input(shape=input_shape, name="image")
@@ -657,12 +537,7 @@ def mobilenet_extractor(input_shape=(224, 224, 3), block=None) -> keras.Model:
 
 
 def dense_block(x, n_layers: int, growth_rate: int):
-    """A dense block (Eq. 1 read as a concatenation), short form H_l = BN -> ReLU -> 3x3 conv.
-
-    Taught in 03_lightweight_cnns (Exercise 3.4): layer ``l`` sees the concatenation of ``x`` and
-    the ``l - 1`` earlier outputs and adds ``growth_rate`` channels; the block returns the
-    concatenation of all of them (``k0 + n_layers * growth_rate`` channels).
-    """
+    """A dense block (Eq. 1), H_l = BN -> ReLU -> 3x3 conv (03_lightweight_cnns, Exercise 3.4)."""
     features = [x]
     for _ in range(n_layers):
         seen = layers.Concatenate()(features) if len(features) > 1 else x
@@ -673,12 +548,8 @@ def dense_block(x, n_layers: int, growth_rate: int):
 
 
 def count_macs(model: keras.Model) -> int:
-    """Multiply-accumulates of one forward pass on one image (Exercise 3.5, 03_lightweight_cnns).
-
-    Convolutions (Conv2D, DepthwiseConv2D, SeparableConv2D): output height x width x kernel
-    weights; Dense: its kernel weights. Biases, BatchNormalization, activations and pooling are
-    not counted (the MobileNet / ShuffleNet papers' convention).
-    """
+    """Multiply-accumulates of one forward pass on one image (Exercise 3.5, 03_lightweight_cnns):
+    convolutions and Dense layers only (the MobileNet / ShuffleNet papers' convention)."""
     total = 0
     for layer in model.layers:
         kernel_weights = sum(int(math.prod(w.shape)) for w in layer.weights
@@ -692,26 +563,12 @@ def count_macs(model: keras.Model) -> int:
 
 
 # --------------------------------------------------------------------------- public builders
-
 def build_backbone(backbone: str, input_shape=(224, 224, 3), weights=None,
                    name: str | None = None) -> keras.Model:
     """Image in [0, 255] -> feature vector: the backbone of a Table III model (no classifier).
-
-    Taught in 03_lightweight_cnns; shared by both inputs of the DC models (04_discriminant_network).
-
-    Args:
-        backbone: one of :data:`BACKBONES`.
-        input_shape: ``(height, width, 3)``, sides >= 32 (the paper: 224x224x3).
-        weights: ``None`` (random), ``"imagenet"`` (mobilenet / densenet121 only; downloads
-            through Keras, or reads its cache ~/.keras/models/), or the path of a weights file
-            for this no-top backbone: the Keras ImageNet ``.h5`` file or a ``.weights.h5`` file
-            saved from ``build_backbone(...)`` with the same backbone and input shape.
-        name: model name (default ``"<backbone>_backbone"``).
-
-    The model is flat: the layers of :data:`LAST_CONV_LAYER` and :data:`FEATURE_LAYER` can be read
-    with ``model.get_layer(...)``. Raises :class:`WeightsUnavailableError` when ImageNet weights
-    cannot be downloaded (offline), ``ValueError`` / ``FileNotFoundError`` for bad arguments.
-    """
+    Taught in 03_lightweight_cnns; shared by both inputs of the DC models (04). ``weights``:
+    ``None``, ``"imagenet"`` (mobilenet / densenet121), the Keras ImageNet ``.h5`` file or a
+    ``.weights.h5`` of the same backbone and shape. Offline: :class:`WeightsUnavailableError`."""
     backbone = check_name(backbone, BACKBONES, "backbone")
     input_shape = check_input_shape(input_shape)
     weights = check_weights(backbone, weights, BACKBONES, f"an existing .h5 / .weights.h5 file "
@@ -748,19 +605,9 @@ def build_classifier(backbone: str, input_shape=(224, 224, 3), weights=None,
                      num_classes: int = 2, name: str | None = None,
                      features: keras.Model | None = None) -> keras.Model:
     """A Table III single model: :func:`build_backbone` + ``Dense(num_classes, softmax)``.
-
-    Taught in 03_lightweight_cnns. Input: float32 RGB in [0, 255]; output: class probabilities
-    (column 1 = melanoma for the course's two classes). At 224x224x3 with two classes the total
-    parameter counts are those of Table III (exact except ShuffleNet, see
-    :func:`shufflenet_difference`). ``weights`` applies to the backbone (see
-    :func:`build_backbone`); the Dense layer always starts random. The model is flat, so
-    ``model.get_layer(LAST_CONV_LAYER[backbone])`` works for CAM.
-
-    ``features``: a feature extractor of your own (image in [0, 255] -> feature vector, e.g. the
-    student's MobileNet of 03_lightweight_cnns) to put the head on instead of the course's
-    backbone. With ``weights`` set, the weights of ``build_backbone(backbone, input_shape,
-    weights)`` are copied into it in order (its weights must have the same shapes).
-    """
+    Taught in 03_lightweight_cnns; column 1 = melanoma. ``features``: your own extractor (e.g.
+    the student's MobileNet) instead of the backbone; with ``weights`` set, the backbone's are
+    copied into it."""
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2 (the paper: 2, benign / "
                          f"melanoma); got {num_classes!r}.")

@@ -1,21 +1,16 @@
 """DC models: a lightweight CNN plus the discriminant branch of Eq. (2).
 
 Taught in 04_discriminant_network (paper sections III.B.3-4 and IV.A.2, Fig. 2, Table V).
-
-One backbone is SHARED by the two inputs (one set of weights, applied twice):
-
-::
+One backbone is SHARED by the two inputs (one set of weights, applied twice)::
 
     x1 -> backbone -> f1 -> Dense(2, softmax) "cls1"
     x2 -> backbone -> f2 -> Dense(2, softmax) "cls2"
     (f1 - f2)^2 "discriminant" -> Dense(512, relu) "same_fc" -> Dense(2, softmax) "same"
 
-"same" says whether x1 and x2 belong to the same class (column 1 = same). Trained with
-L_total = A*L(cls1) + B*L(cls2) + C*L(same), A = B = 1, C = 0.5 (Eq. 5).
-
-Parameter counts at 224x224x3 (counted with Keras 3.15): the paper's Table V prints the TRAINABLE count of the
-DC models -- 3,736,902 (DC-MobileNetV1) and 7,483,782 (DC-DenseNet121); totals with BatchNorm
-moving statistics are 3,758,790 and 7,567,430.
+"same": do x1 and x2 share a class (column 1 = same). Loss (Eq. 5): A L(cls1) + B L(cls2) +
+C L(same), A = B = 1, C = 0.5. Table V prints the TRAINABLE counts at 224x224x3: 3,736,902
+(DC-MobileNetV1), 7,483,782 (DC-DenseNet121); with BatchNorm statistics 3,758,790 and 7,567,430
+(Keras 3.15).
 """
 from __future__ import annotations
 
@@ -47,11 +42,8 @@ _CLASSIFIERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 @keras.saving.register_keras_serializable(package="course_lib")
 class SquaredDifference(layers.Layer):
-    """Eq. (2): D(Y1, Y2) = (Y1 - Y2)^2, element by element. No weights.
-
-    Taught in 04_discriminant_network. The output has the size of each input (1024 for
-    MobileNetV1 and DenseNet-121), so the paper calls the layer "non-parametric".
-    """
+    """Eq. (2): D(Y1, Y2) = (Y1 - Y2)^2, element by element; no weights ("non-parametric").
+    Taught in 04_discriminant_network."""
 
     def call(self, inputs):
         first, second = inputs
@@ -62,20 +54,16 @@ class SquaredDifference(layers.Layer):
 
 
 def squared_difference(f1, f2):
-    """Eq. (2) as a function: ``(f1 - f2)^2`` element by element, with ``keras.ops`` (works on
-    arrays, tensors and symbolic tensors). Taught in 04_discriminant_network (Exercise 4.1)."""
+    """Eq. (2) with ``keras.ops`` (arrays and tensors). Exercise 4.1 (04_discriminant_network)."""
     return ops.square(ops.subtract(f1, f2))
 
 
 def assemble_dc_model(backbone: keras.Model, input_shape, distance_layer=SquaredDifference,
                       name: str | None = None) -> keras.Model:
     """The three branches of Fig. 2 around an existing ``backbone`` (image -> feature vector).
-
-    Taught in 04_discriminant_network (Exercise 4.3). ``backbone`` is called on both inputs (one
-    set of weights); ``distance_layer`` is the class of the Eq. (2) layer (instantiated once,
-    named "discriminant"). Inputs "x1", "x2"; outputs ``{"cls1", "cls2", "same"}``, each a
-    ``(N, 2)`` softmax (Dense layers named "cls1", "cls2", "same_fc", "same").
-    """
+    Taught in 04_discriminant_network (Exercise 4.3). ``distance_layer``: the CLASS of the
+    Eq. (2) layer (made once, named "discriminant"). Inputs "x1", "x2"; outputs
+    ``{"cls1", "cls2", "same"}``, each an ``(N, 2)`` softmax."""
     x1 = keras.Input(shape=tuple(input_shape), name="x1")
     x2 = keras.Input(shape=tuple(input_shape), name="x2")
     f1 = backbone(x1)
@@ -92,17 +80,8 @@ def assemble_dc_model(backbone: keras.Model, input_shape, distance_layer=Squared
 def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weights=None,
                    name: str | None = None) -> keras.Model:
     """The DC model of Fig. 2: inputs ``[x1, x2]``, outputs ``{"cls1", "cls2", "same"}``.
-
-    Taught in 04_discriminant_network. ``backbone`` is any name of
-    :data:`course_lib.models.backbones.BACKBONES` (the paper: "mobilenet" -> DC-MobileNetV1,
-    "densenet121" -> DC-DenseNet121); ``weights`` initialises the shared backbone (None,
-    "imagenet" or a file, see :func:`~course_lib.models.backbones.build_backbone`).
-
-    Inputs are float32 RGB in [0, 255], named "x1" and "x2". Outputs are a dict of three
-    ``(N, 2)`` softmax tensors: ``cls1`` / ``cls2`` classify x1 / x2 (column 1 = melanoma),
-    ``same`` says whether they share a class (column 1 = same class). The shared backbone is the
-    nested layer ``model.get_layer("backbone")``. Built by :func:`assemble_dc_model`.
-    """
+    Taught in 04_discriminant_network. ``weights`` initialises the shared backbone, the nested
+    layer ``model.get_layer("backbone")``."""
     feature_model = build_backbone(backbone, input_shape=input_shape, weights=weights,
                                    name="backbone")
     return assemble_dc_model(feature_model, feature_model.input.shape[1:],
@@ -111,13 +90,8 @@ def build_dc_model(backbone: str = "mobilenet", input_shape=(224, 224, 3), weigh
 
 def dc_head_layers(model: keras.Model) -> dict:
     """The layers of a DC model by role: ``{"cls1", "cls2", "same", "same_fc"}`` -> layer.
-
-    Taught in 04_discriminant_network (the check of Exercise 4.3 and
-    :func:`course_lib.recipes.train_dc_model` use it to copy weights between two DC models built
-    by different code). "cls1", "cls2" and
-    "same" are found by name; "same_fc" is the one other Dense layer of the model. Raises
-    ``ValueError`` saying what is missing.
-    """
+    Taught in 04_discriminant_network (Exercise 4.3's check). "same_fc" is the one other Dense
+    layer. Raises ``ValueError`` saying what is missing."""
     found = {}
     for role in ("cls1", "cls2", "same"):
         if not _has_layer(model, role):
@@ -134,12 +108,9 @@ def dc_head_layers(model: keras.Model) -> dict:
 
 
 def copy_dc_weights(source: keras.Model, target: keras.Model) -> keras.Model:
-    """Copy the head weights of DC model ``source`` into ``target``, layer by role
-    (:func:`dc_head_layers`), and the backbone's when both have a layer named "backbone".
-
-    Taught in 04_discriminant_network. Returns ``target``. Raises ``ValueError`` when a weight
-    shape differs (the two models are not the same architecture).
-    """
+    """Copy DC model ``source``'s weights into ``target`` by role (:func:`dc_head_layers`, plus
+    "backbone" when both have one); returns ``target``, ``ValueError`` on a shape mismatch.
+    Taught in 04_discriminant_network."""
     pairs = list(zip(dc_head_layers(source).items(), dc_head_layers(target).values()))
     if _has_layer(source, "backbone") and _has_layer(target, "backbone"):
         pairs.append((("backbone", source.get_layer("backbone")), target.get_layer("backbone")))
@@ -154,16 +125,10 @@ def copy_dc_weights(source: keras.Model, target: keras.Model) -> keras.Model:
 
 
 def dc_losses(classification_loss="categorical_crossentropy") -> dict:
-    """The loss of each output: ``classification_loss`` for cls1 and cls2, cross-entropy for
-    "same" (the paper keeps cross-entropy on the discriminant branch even with focal loss).
-
-    Taught in 04_discriminant_network / 05_focal_loss. ``classification_loss`` is anything
-    ``model.compile`` accepts, or ``"focal"`` for
-    :func:`course_lib.losses.categorical_focal_loss` with the paper's alpha = 0.25, gamma = 0.75.
-    """
+    """The loss of each output: ``classification_loss`` for cls1 and cls2 (``"focal"``: the
+    paper's focal loss), cross-entropy for "same" (04_discriminant_network, 05_focal_loss)."""
     if isinstance(classification_loss, str) and classification_loss.strip().lower() == "focal":
         from ..losses import categorical_focal_loss
-
         classification_loss = categorical_focal_loss()  # the paper's alpha and gamma
     if classification_loss is None:
         raise ValueError("classification_loss is None: pass 'categorical_crossentropy', 'focal' "
@@ -175,18 +140,9 @@ def dc_losses(classification_loss="categorical_crossentropy") -> dict:
 def compile_dc_model(model: keras.Model, optimizer=None, loss="categorical_crossentropy",
                      loss_weights: dict | None = None, metrics=("accuracy",),
                      **compile_kwargs) -> keras.Model:
-    """Compile a DC model with the joint loss of Eq. (5). Taught in 04_discriminant_network.
-
-    Args:
-        optimizer: default ``Adam(learning_rate=1e-4)`` (the paper's).
-        loss: the classification loss of both heads (see :func:`dc_losses`), or a full dict
-            ``{"cls1": ..., "cls2": ..., "same": ...}``.
-        loss_weights: default :data:`DC_LOSS_WEIGHTS` (A = B = 1, C = 0.5).
-        metrics: metrics given to each of the three outputs (None for none).
-        compile_kwargs: passed on to ``model.compile`` (e.g. ``run_eagerly=True``).
-
-    Returns the model (compiled in place).
-    """
+    """Compile a DC model with the joint loss of Eq. (5), in place; returns it.
+    Taught in 04_discriminant_network. ``optimizer``: default Adam 1e-4 (the paper's); ``loss``:
+    both heads' loss (:func:`dc_losses`) or a full dict by output; ``metrics``: for each output."""
     output_names = ("cls1", "cls2", "same")
     if not isinstance(model, keras.Model) or not all(
             _has_layer(model, name) for name in output_names):
@@ -229,13 +185,7 @@ def _resolve_head(head: str) -> str:
 
 def dc_classifier(model: keras.Model, head: str) -> keras.Model:
     """A single-input classifier sharing the DC model's weights: image -> (N, 2) softmax.
-
-    Taught in 04_discriminant_network. At test time the paper classifies each image with one of
-    the two heads. Each head only depends on its own input through the shared backbone, so
-    feeding an image as both x1 and x2 gives exactly these outputs; this model computes the
-    backbone once instead of twice. ``head``: "cls1", "cls2" (the paper uses the one
-    :func:`select_head` returns on validation data) or "mean" (average of both).
-    """
+    Taught in 04_discriminant_network. ``head``: "cls1", "cls2" or "mean" (of both)."""
     head = _resolve_head(head)
     cache = _CLASSIFIERS.setdefault(model, {})
     if head not in cache:
@@ -253,13 +203,8 @@ def dc_classifier(model: keras.Model, head: str) -> keras.Model:
 
 def dc_predict(model: keras.Model, images, head: str, batch_size: int = 32,
                verbose: int = 0) -> np.ndarray:
-    """Melanoma probabilities, shape ``(N,)``, of a DC model for single images.
-
-    Taught in 04_discriminant_network. ``images``: array ``(N, H, W, 3)`` (or one image
-    ``(H, W, 3)``) in [0, 255], or a ``tf.data.Dataset`` of image batches (``(image, label)``
-    batches work too). Uses :func:`dc_classifier` -- the same numbers as feeding each image as
-    both x1 and x2 and reading ``head``.
-    """
+    """Melanoma probabilities ``(N,)`` of a DC model for images ``(N, H, W, 3)``, one image
+    ``(H, W, 3)`` or a ``tf.data.Dataset`` of batches. Taught in 04_discriminant_network."""
     classifier = dc_classifier(model, head)
     if isinstance(images, np.ndarray) and images.ndim == 3:
         images = images[None]
@@ -278,7 +223,6 @@ def _score(metric, labels: np.ndarray, probabilities: np.ndarray) -> float:
     if callable(metric):
         return float(metric(labels, probabilities))
     from sklearn.metrics import average_precision_score, roc_auc_score
-
     if metric in ("AUC", "AP") and len(np.unique(labels)) < 2:
         raise ValueError(f"metric={metric!r} needs both classes among val_labels (got only "
                          f"{np.unique(labels).tolist()}); use more validation images or "
@@ -296,17 +240,10 @@ _HEAD_METRICS = {"ap": "AP", "auc": "AUC", "ac": "AC", "accuracy": "AC"}
 
 def select_head(model: keras.Model, val_images, val_labels, metric="AP",
                 batch_size: int = 32) -> tuple[str, dict]:
-    """Pick the better of the two classification heads on validation data, as the paper does
-    ("we extracted the model with the better model performance from the two trained
-    classification networks", III.B.4). Taught in 04_discriminant_network.
-
-    ``metric``: "AP" (ISIC 2016's ranking metric, default), "AUC", "AC" (accuracy at the
-    threshold 0.5; "accuracy" and lower case are accepted too), or a function
-    ``(labels, melanoma_probabilities) -> score`` (higher is better).
-    ``val_labels``: 0/1 per image or one-hot ``(N, 2)``. Ties go to cls1. Returns
-    ``(head, {"cls1": score, "cls2": score})``; pass ``head`` on to :func:`dc_predict` /
-    :func:`dc_classifier` (nothing is remembered between calls).
-    """
+    """Pick the better classification head on validation data, as the paper does (III.B.4).
+    Taught in 04_discriminant_network. ``metric``: "AP" (default), "AUC", "AC" (any case;
+    "accuracy" too) or ``fn(labels, melanoma_probabilities) -> score``, higher is better. Ties
+    go to cls1. Returns ``(head, {"cls1": score, "cls2": score})``; nothing is remembered."""
     if not callable(metric):
         if str(metric).lower() not in _HEAD_METRICS:
             raise ValueError(f"metric must be 'AP', 'AUC', 'AC' or a function; got {metric!r}.")
@@ -327,13 +264,9 @@ def plot_dc_architecture(backbone: str = "MobileNetV1 / DenseNet-121", feature_d
                          loss_weights: dict | None = None,
                          classification_loss: str = "cross-entropy"):
     """Draw the DC model of Fig. 2 (boxes and arrows); returns the matplotlib Figure.
-
-    Taught in 04_discriminant_network. The two backbone boxes are ONE network (shared weights,
-    dashed link); ``loss_weights`` (default :data:`DC_LOSS_WEIGHTS`) label the three losses of
-    Eq. (5); ``classification_loss`` names the loss of the two heads (e.g. "focal loss").
-    """
+    Taught in 04_discriminant_network. ``loss_weights`` (default :data:`DC_LOSS_WEIGHTS`) and
+    ``classification_loss`` (e.g. "focal loss") only label the figure."""
     import matplotlib.pyplot as plt
-
     weights = dict(DC_LOSS_WEIGHTS if loss_weights is None else loss_weights)
     fig, ax = plt.subplots(figsize=(11, 4.2))
     ax.set(xlim=(-0.2, 11.4), ylim=(-0.6, 4.6))

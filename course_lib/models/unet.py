@@ -1,23 +1,10 @@
 """U-Nets for lesion segmentation: a lightweight encoder under a standard decoder.
 
 Taught in 06_unet_segmentation (paper sections III.C and IV.B, Fig. 3 and 6, Tables VIII-X).
-
-The paper keeps the U-Net's decoder and swaps its encoder for a lightweight CNN (Fig. 3):
-
-::
-
-    image -> encoder (MobileNetV1 / DenseNet-121 ...) -> 1/32 feature map
-          -> 5 x decoder block (Fig. 6c):
-             UpSampling2D(2) -> concat skip -> 2 x (Conv3x3 -> BN -> ReLU)
-          -> Conv3x3 -> sigmoid: one lesion probability per pixel, (N, H, W, 1)
-
-The decoder follows the ``segmentation_models`` 0.2.x U-Net that reproduces the paper's model
-sizes: filters (256, 128, 64, 32, 16), convolutions without bias (BatchNorm follows), the
-four skips taken from the encoder at 1/16, 1/8, 1/4 and 1/2 of the input size, no skip for
-the last block, no centre block. Every model takes float32 RGB in [0, 255] and carries its
-preprocessing as weightless layers. The encoders, their preprocessing, their declared skip
-layers and the handling of their weights come from the one registry of
-:mod:`course_lib.models.backbones` (:data:`~course_lib.models.backbones.REGISTRY`).
+The decoder follows the ``segmentation_models`` 0.2.x U-Net, which reproduces the paper's model
+sizes: five blocks of 256 ... 16 filters (Fig. 6c), skips at 1/16 ... 1/2 of the input size, no
+centre block. Images are float32 RGB in [0, 255]; encoders come from
+:data:`~course_lib.models.backbones.REGISTRY`.
 
 =====================  ===========================  ==========================================
 ``encoder``            Table VIII (size)            this module (total parameters, 224x224x3)
@@ -29,20 +16,11 @@ layers and the handling of their weights come from the one registry of
 ``plain``              U-Net (120M)                 31,031,745 (118.5 MiB)
 =====================  ===========================  ==========================================
 
-Sizes are ``save_weights`` HDF5 files (:func:`weights_file_size`). The counts of the first four
-equal those of the ``segmentation_models`` U-Nets with the same encoders exactly (measured with
-Keras 3.15); the original U-Net's 31,031,745 is this module's own version (about 31.03 M, as
-usually quoted). U-ResNeXt50's file is 2.2 MiB smaller than the ``segmentation_models`` one
-(125.1 MiB) for the same parameters: here each grouped 3x3 convolution is ONE
-``Conv2D(groups=32)`` (one HDF5 dataset), where ``classification_models`` builds 32 separate
-convolutions per block (16 blocks x 31 more datasets, whose HDF5 bookkeeping probably makes up
-the difference).
-
-MobileNet, DenseNet-121 and VGG16 come from ``keras.applications`` (ImageNet weights exist);
-Keras has no ResNeXt, so :func:`resnext50_encoder` (of :mod:`~course_lib.models.backbones`)
-builds ResNeXt-50 (32x4d) in the layout of the ``classification_models`` package; ``plain`` is
-Ronneberger et al.'s original U-Net (64 ... 1024 filters, 2x2 up-convolutions, 1x1 sigmoid
-head). The two course-built encoders start from random weights.
+Sizes are ``save_weights`` HDF5 files (:func:`weights_file_size`). The first four counts equal
+the ``segmentation_models`` U-Nets' exactly (Keras 3.15); ``plain`` is Ronneberger et al.'s
+original U-Net, this module's own version. U-ResNeXt50's file is 2.2 MiB smaller than
+segmentation_models' (125.1 MiB) for the same parameters: each grouped 3x3 convolution is ONE
+``Conv2D(groups=32)`` here, 32 separate ones (more HDF5 datasets) in ``classification_models``.
 """
 from __future__ import annotations
 
@@ -64,9 +42,8 @@ __all__ = [
     "ENCODERS", "PAPER_ENCODERS", "IMAGENET_ENCODERS", "SKIP_LAYERS", "ENCODER_OUTPUT",
     "DECODER_FILTERS", "UNET_PARAMS", "MODEL_NAMES", "INPUT_MULTIPLE", "CaffePreprocess",
     "build_unet", "decoder_block", "find_skip_layers", "dice_loss_numpy", "resnext50_encoder",
-    "init_encoder_from_dc",
-    "skip_connections", "weights_file_size", "load_original_masks", "upsample_probabilities",
-    "predict_masks", "segmentation_loss",
+    "init_encoder_from_dc", "skip_connections", "weights_file_size", "load_original_masks",
+    "upsample_probabilities", "predict_masks", "segmentation_loss",
 ]
 
 #: Every encoder :func:`build_unet` accepts: those of the registry with declared skip layers.
@@ -77,8 +54,7 @@ PAPER_ENCODERS = ("mobilenet", "densenet121")
 IMAGENET_ENCODERS = tuple(name for name in ENCODERS if REGISTRY[name].imagenet_file)
 #: The course's model (and result-record) name of each U-Net.
 MODEL_NAMES = {encoder: f"unet-{encoder}" for encoder in ENCODERS}
-#: Encoder layers feeding the decoder's skip connections, deepest first (1/16, 1/8, 1/4, 1/2 of
-#: the input side; the fifth decoder block has none), as the registry declares them.
+#: Encoder layers feeding the skips, deepest first (1/16 ... 1/2 of the side; block 5 has none).
 SKIP_LAYERS = {name: REGISTRY[name].skip_layers for name in ENCODERS}
 #: The encoder's last layer (1/32 of the input side; 1/16 for the plain U-Net's bottleneck).
 ENCODER_OUTPUT = {name: REGISTRY[name].output_layer for name in ENCODERS}
@@ -88,22 +64,13 @@ DECODER_FILTERS = (256, 128, 64, 32, 16)
 INPUT_MULTIPLE = 32
 
 #: Total parameters of each U-Net at 224x224x3 (Keras counts, BatchNorm statistics included).
-#: mobilenet / densenet121 / vgg16 / resnext50 equal the segmentation_models U-Nets' counts;
-#: plain is this module's original U-Net ("31.03 M").
-UNET_PARAMS = {
-    "mobilenet": 8_336_337,
-    "densenet121": 12_144_977,
-    "vgg16": 19_029_585,
-    "resnext50": 32_063_194,
-    "plain": 31_031_745,
-}
+UNET_PARAMS = {"mobilenet": 8_336_337, "densenet121": 12_144_977, "vgg16": 19_029_585,
+               "resnext50": 32_063_194, "plain": 31_031_745}
 
 
 # --------------------------------------------------------------------------- checks
-
 def _check_weights(encoder: str, weights):
-    """:func:`~course_lib.models.backbones.check_weights`, then a file must be a ``.keras`` model
-    (its backbone initialises the encoder) or the encoder's Keras ImageNet ``.h5`` file."""
+    """``check_weights``, then a file must be a ``.keras`` model or a Keras ImageNet ``.h5``."""
     weights = check_weights(encoder, weights, ENCODERS, (
         "a model saved by notebook 03/04 (e.g. runs/<profile>/models/dc-mobilenet.keras; run "
         "that notebook first) or of the encoder's Keras ImageNet .h5 file"))
@@ -122,7 +89,6 @@ def _check_weights(encoder: str, weights):
 
 
 # --------------------------------------------------------------------------- decoder
-
 def _conv_bn_relu(x, filters: int, name: str):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -131,16 +97,8 @@ def _conv_bn_relu(x, filters: int, name: str):
 
 def decoder_block(x, skip, filters: int, name: str = "decoder_block"):
     """One decoder block of Fig. 6(c). Taught in 06_unet_segmentation (exercise 6.4).
-
-    ``UpSampling2D(2)`` doubles height and width (no weights), the encoder's ``skip`` feature
-    map (same height and width after upsampling; ``None`` for the last block) is concatenated
-    along the channels, then twice ``Conv2D(filters, 3x3, padding="same", use_bias=False) ->
-    BatchNormalization -> ReLU`` (the convolutions need no bias: BatchNorm's beta adds one).
-
-    Parameters: ``9 * (C_x + C_skip) * filters + 4 * filters`` for the first convolution and
-    its BatchNorm (gamma, beta and the two moving statistics), ``9 * filters**2 + 4 * filters``
-    for the second.
-    """
+    UpSampling2D(2), concatenate ``skip`` (``None``: none), then twice Conv2D 3x3 (no bias) ->
+    BN -> ReLU: ``9 (C_x + C_skip) filters + 4 filters``, then ``9 filters^2 + 4 filters``."""
     if not isinstance(filters, (int, np.integer)) or filters < 1:
         raise ValueError(f"filters must be a positive integer (the paper's decoder: "
                          f"{DECODER_FILTERS}); got {filters!r}.")
@@ -161,15 +119,9 @@ _reference_decoder_block = decoder_block
 
 def find_skip_layers(encoder_model: keras.Model, strides=(16, 8, 4, 2)) -> tuple[str, ...]:
     """The encoder layers that feed the skip connections, deepest first. Taught in
-    06_unet_segmentation (exercise 6.5).
-
-    For each stride s (the paper: 16, 8, 4, 2) the LAST layer of ``encoder_model.layers`` whose
-    output is (H/s) x (W/s), H x W being the model's input: the most processed feature map at
-    that resolution, just before the encoder halves it again. An encoder only shrinks, so a
-    layer whose output is larger than an earlier one's (``ZeroPadding2D`` before a strided
-    convolution or pooling) is passed over. For the encoders of :data:`ENCODERS` (except
-    ``plain``) this gives :data:`SKIP_LAYERS` (tests/test_unet.py).
-    """
+    06_unet_segmentation (exercise 6.5): for each stride s the LAST layer whose output is
+    (H/s) x (W/s); padded maps (larger than an earlier one) are passed over. Gives
+    :data:`SKIP_LAYERS` for every encoder but ``plain``."""
     height, width = (int(v) for v in encoder_model.inputs[0].shape[1:3])
     last_at, smallest = {}, (height, width)
     for layer in encoder_model.layers:
@@ -195,11 +147,8 @@ def _sigmoid_head(x, kernel_size: int = 3):
 
 
 # --------------------------------------------------------------------------- original U-Net
-
 def _plain_unet(x):
-    """Ronneberger et al. (2015): 2 x (3x3 conv + ReLU) per level, 64 -> 1024 filters, 2x2
-    max-pooling down, 2x2 up-convolution (Conv2DTranspose) up, a 1x1 sigmoid head. 'same'
-    padding, so the output has the input's size."""
+    """Ronneberger et al. (2015), 'same' padding: 64 -> 1024 filters, 2x2 up-convolutions."""
     skips = []
     for level, filters in enumerate((64, 128, 256, 512), start=1):
         for i in (1, 2):
@@ -220,10 +169,8 @@ def _plain_unet(x):
 
 
 # --------------------------------------------------------------------------- build_unet
-
 def _skip_names(encoder: str, encoder_model: keras.Model, skip_layers) -> tuple[str, ...]:
-    """The skip layers' names: the declared ones (:data:`SKIP_LAYERS`), a given sequence or
-    ``fn(encoder_model)``; a wrong count or a name the encoder lacks raises ``ValueError``."""
+    """The declared skip layers, a given sequence or ``fn(encoder_model)``, checked."""
     declared = REGISTRY[encoder].skip_layers
     names = declared if skip_layers is None else (
         skip_layers(encoder_model) if callable(skip_layers) else skip_layers)
@@ -269,39 +216,12 @@ def _unet_decoder(encoder_model: keras.Model, skip_names, decoder_block=None,
 def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
                name: str | None = None, *, decoder_block=None, skip_layers=None,
                decoder_filters=None) -> keras.Model:
-    """A U-Net with the given encoder: image in [0, 255] -> lesion probability per pixel.
-
-    Taught in 06_unet_segmentation (paper III.C.2, Fig. 3 and 6).
-
-    Args:
-        encoder: one of :data:`ENCODERS` -- the paper's "mobilenet" (U-MobileNetV1) and
-            "densenet121" (U-DenseNet121), and Table VIII's baselines "vgg16", "resnext50" and
-            "plain" (the original U-Net).
-        input_shape: ``(height, width, 3)`` with height and width multiples of 32 (the paper:
-            224x224x3; the smoke profile 64x64x3). Anything else raises ``ValueError``.
-        weights: initialisation of the encoder (the decoder always starts random):
-            ``None`` (random); ``"imagenet"`` (mobilenet, densenet121, vgg16: through Keras or
-            its cache ~/.keras/models/; offline ->
-            :class:`~course_lib.models.backbones.WeightsUnavailableError`); the path of the
-            encoder's Keras ImageNet ``.h5`` file; or the path of a ``.keras`` model
-            from notebook 03/04 (e.g. ``runs/<profile>/models/dc-mobilenet.keras``) whose
-            backbone initialises the encoder ("migration", see :func:`init_encoder_from_dc`).
-        name: model name (default ``"unet_<encoder>"``).
-        decoder_block: ``fn(x, skip, filters) -> tensor`` building one decoder block (e.g. the
-            student's of exercise 6.4); default :func:`decoder_block` (layers named
-            ``decoder_stage0`` ...; another block's layers keep Keras' automatic names).
-        skip_layers: the encoder layers feeding the skips, deepest first: four names, or
-            ``fn(encoder_model) -> names`` (e.g. :func:`find_skip_layers`, exercise 6.5);
-            default :data:`SKIP_LAYERS`; a name the encoder does not have raises ``ValueError``.
-        decoder_filters: the five decoder blocks' widths, deepest first (default
-            :data:`DECODER_FILTERS`, the paper's 256 ... 16). All three are ignored by
-            ``"plain"`` (its own decoder).
-
-    The model is flat: encoder layers keep their ``keras.applications`` names
-    (:data:`SKIP_LAYERS`, :data:`ENCODER_OUTPUT`), decoder blocks are ``decoder_stage0`` ...
-    ``decoder_stage4``, the head ``final_conv`` -> ``mask`` (sigmoid, float32). Output shape
-    ``(N, height, width, 1)``. Parameter counts at 224x224x3: :data:`UNET_PARAMS`.
-    """
+    """A U-Net with the given encoder: image in [0, 255] -> lesion probabilities (N, H, W, 1).
+    Taught in 06_unet_segmentation (paper III.C.2, Fig. 3 and 6); sides multiples of 32.
+    ``weights`` (encoder only): ``None``, ``"imagenet"``, the encoder's Keras ImageNet ``.h5``
+    file, or a notebook 03/04 ``.keras`` model (:func:`init_encoder_from_dc`). ``decoder_block``
+    (exercise 6.4), ``skip_layers`` (names or ``fn(encoder_model)``, exercise 6.5) and
+    ``decoder_filters`` replace the library's; ``"plain"`` ignores them."""
     encoder = check_name(encoder, ENCODERS, "encoder")
     input_shape = check_input_shape(input_shape, multiple=INPUT_MULTIPLE)
     weights = _check_weights(encoder, weights)
@@ -323,7 +243,6 @@ def build_unet(encoder: str, input_shape=(224, 224, 3), weights=None,
 
 
 # --------------------------------------------------------------------------- migration
-
 def _feature_model(source) -> keras.Model:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
@@ -343,16 +262,9 @@ def _feature_model(source) -> keras.Model:
 
 
 def init_encoder_from_dc(unet: keras.Model, source) -> dict:
-    """Copy a trained classifier's backbone into the U-Net's encoder ("migration" start).
-
-    Taught in 06_unet_segmentation. ``source``: a DC model from 04_discriminant_network (its
-    shared ``backbone``), a classifier from 03_lightweight_cnns, a backbone, or the path of
-    one saved as ``.keras``. Every layer of the source with weights whose name and weight
-    shapes match a U-Net layer is copied (convolutions and BatchNorm statistics; the input
-    size may differ, weights do not depend on it). Returns ``{"layers": copied layers,
-    "parameters": copied numbers, "skipped": [names of same-named layers with other shapes]}``.
-    Raises ``ValueError`` when nothing matches (e.g. a DenseNet backbone into U-MobileNetV1).
-    """
+    """Copy a trained DC model's, classifier's or backbone's (or its ``.keras`` file's) layers
+    into the U-Net's encoder by name and shape ("migration" start, 06_unet_segmentation).
+    Returns ``{"layers", "parameters", "skipped"}``; ``ValueError`` when nothing matches."""
     features = _feature_model(source)
     copied_layers, copied_numbers, skipped = 0, 0, []
     targets = {layer.name: layer for layer in unet.layers}
@@ -377,7 +289,6 @@ def init_encoder_from_dc(unet: keras.Model, source) -> dict:
 
 
 # --------------------------------------------------------------------------- inspection
-
 def _encoder_of(model: keras.Model) -> str:
     for encoder in ENCODERS:
         if model.name == f"unet_{encoder}":
@@ -390,13 +301,8 @@ def _encoder_of(model: keras.Model) -> str:
 
 
 def skip_connections(model: keras.Model, encoder: str | None = None) -> list[dict]:
-    """The U-Net's levels read from its layer shapes, deepest first. Taught in
-    06_unet_segmentation (the skip-connection figure).
-
-    One dict per decoder block: ``{"stage", "skip_layer", "skip_shape", "input_shape",
-    "output_shape"}`` with shapes ``(height, width, channels)``; ``skip_layer``/``skip_shape``
-    are ``None`` for a block without skip. The plain U-Net has four up-convolution levels.
-    """
+    """The U-Net's levels, deepest first (06_unet_segmentation): one ``{"stage", "skip_layer",
+    "skip_shape", "input_shape", "output_shape"}`` per decoder block (no skip: ``None``)."""
     encoder = check_name(encoder, ENCODERS, "encoder") if encoder else _encoder_of(model)
 
     def shape(layer_name, which="output"):
@@ -409,29 +315,21 @@ def skip_connections(model: keras.Model, encoder: str | None = None) -> list[dic
                              "itself; use the reference block to draw the levels).") from None
         return tuple(int(v) for v in getattr(layer, which).shape[1:])
 
-    levels = []
-    if encoder == "plain":
-        for stage, level in enumerate((4, 3, 2, 1)):
-            levels.append({"stage": stage, "skip_layer": SKIP_LAYERS["plain"][stage],
-                           "skip_shape": shape(SKIP_LAYERS["plain"][stage]),
-                           "input_shape": shape(f"dec{level}_upconv", "input"),
-                           "output_shape": shape(f"dec{level}_relu2")})
-        return levels
-    skips = list(SKIP_LAYERS[encoder]) + [None] * (len(DECODER_FILTERS) - len(SKIP_LAYERS[encoder]))
-    for stage, skip in enumerate(skips):
-        block = f"decoder_stage{stage}"
-        levels.append({"stage": stage, "skip_layer": skip,
-                       "skip_shape": shape(skip) if skip else None,
-                       "input_shape": shape(f"{block}_upsampling", "input"),
-                       "output_shape": shape(f"{block}b_relu")})
-    return levels
+    if encoder == "plain":  # (skip, first layer, last layer) of its four up-convolution levels
+        blocks = [(skip, f"dec{level}_upconv", f"dec{level}_relu2")
+                  for skip, level in zip(SKIP_LAYERS["plain"], (4, 3, 2, 1))]
+    else:
+        declared = SKIP_LAYERS[encoder]
+        skips = list(declared) + [None] * (len(DECODER_FILTERS) - len(declared))
+        blocks = [(skip, f"decoder_stage{stage}_upsampling", f"decoder_stage{stage}b_relu")
+                  for stage, skip in enumerate(skips)]
+    return [{"stage": stage, "skip_layer": skip, "skip_shape": shape(skip) if skip else None,
+             "input_shape": shape(first, "input"), "output_shape": shape(last)}
+            for stage, (skip, first, last) in enumerate(blocks)]
 
 
 def weights_file_size(model: keras.Model) -> int:
-    """Bytes of ``model.save_weights(...)`` (weights-only HDF5), the "model size" of Table VIII.
-
-    Taught in 06_unet_segmentation. Written to a temporary file that is deleted afterwards.
-    """
+    """Bytes of ``model.save_weights(...)`` (HDF5): Table VIII's "model size" (notebook 06)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.weights.h5"
         model.save_weights(path)
@@ -439,16 +337,9 @@ def weights_file_size(model: keras.Model) -> int:
 
 
 # --------------------------------------------------------------------------- evaluation helpers
-
 def load_original_masks(record) -> list[np.ndarray]:
-    """The ground-truth masks of a data record at their ORIGINAL size, as boolean arrays.
-
-    Taught in 06_unet_segmentation. The challenge scores predictions at each mask's own
-    resolution (ISIC 2016: 767x576 up to about 6700x4400; SynthDerm: profile.synth_image_size).
-    PNGs are read with Pillow and binarised at > 128. Memory: one byte per pixel per mask.
-    """
+    """A record's ground-truth masks at their ORIGINAL size, as booleans (06_unet_segmentation)."""
     from PIL import Image
-
     paths = list(getattr(record, "mask_paths", []) or [])
     if not paths or any(path is None for path in paths):
         raise ValueError("The record has no masks (or some rows lack one): pass a segmentation "
@@ -461,14 +352,10 @@ def load_original_masks(record) -> list[np.ndarray]:
 
 
 def upsample_probabilities(prob_maps, sizes) -> list[np.ndarray]:
-    """Resize each probability map (bilinear) to ``sizes[i] = (height, width)``.
-
-    Taught in 06_unet_segmentation: the challenge rule is to bring the PROBABILITY map back to
-    the original mask size and threshold there (> 0.5), not to threshold first and enlarge a
-    blocky mask. ``prob_maps``: (N, h, w) or (N, h, w, 1) floats in [0, 1].
-    """
+    """Resize each probability map (bilinear) to ``sizes[i] = (height, width)``; taught in
+    06_unet_segmentation (the challenge thresholds at the original size). ``prob_maps``:
+    (N, h, w) or (N, h, w, 1) floats in [0, 1]."""
     from PIL import Image
-
     prob_maps = list(prob_maps)
     sizes = [tuple(int(v) for v in size[:2]) for size in sizes]
     if len(prob_maps) != len(sizes):
@@ -489,17 +376,13 @@ def upsample_probabilities(prob_maps, sizes) -> list[np.ndarray]:
 
 
 def predict_masks(model: keras.Model, images, batch_size: int = 16) -> np.ndarray:
-    """Lesion probability maps ``(N, H, W)`` of a U-Net for images ``(N, H, W, 3)`` in [0, 255].
-
-    Taught in 06_unet_segmentation.
-    """
+    """Lesion probability maps ``(N, H, W)`` for images ``(N, H, W, 3)`` in [0, 255] (06)."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must have shape (N, H, W, 3); got {images.shape}.")
-    # Direct calls batch by batch: no tf.function to trace for every new model (model.predict
-    # would trace one per model, slow on a CPU and noisy in a loop over models).
+    # Direct calls batch by batch: model.predict would trace a tf.function for every model.
     outputs = [keras.ops.convert_to_numpy(model(images[start:start + batch_size]
                                                 .astype(np.float32), training=False))
                for start in range(0, len(images), batch_size)]
@@ -507,13 +390,8 @@ def predict_masks(model: keras.Model, images, batch_size: int = 16) -> np.ndarra
 
 
 # --------------------------------------------------------------------------- training
-
 def dice_loss_numpy(y_true, y_pred, eps: float = 1.0) -> np.ndarray:
-    """Eq. (10) in plain NumPy: one Dice loss per image, shape ``(N,)`` (exercise 6.1).
-
-    Taught in 06_unet_segmentation; the same numbers as :func:`course_lib.losses.dice_loss`.
-    ``y_true`` 0/1 and ``y_pred`` probabilities, ``(N, H, W)`` or ``(N, H, W, 1)``.
-    """
+    """Eq. (10) in NumPy: one Dice loss per image, ``(N,)`` (exercise 6.1, 06_unet_segmentation)."""
     n = len(y_true)
     truth = np.asarray(y_true, dtype=np.float64).reshape(n, -1)
     prob = np.asarray(y_pred, dtype=np.float64).reshape(n, -1)
@@ -522,12 +400,9 @@ def dice_loss_numpy(y_true, y_pred, eps: float = 1.0) -> np.ndarray:
 
 
 def segmentation_loss(loss="bce_dice"):
-    """``"bce_dice"`` -> :func:`course_lib.losses.bce_dice_loss` (the paper's, Eq. 11),
-    ``"focal"`` -> :func:`course_lib.losses.segmentation_focal_loss` (Table X: alpha 0.75,
-    gamma 1.25), ``"dice"`` -> :func:`course_lib.losses.dice_loss`; a callable is returned as is.
-    Taught in 06_unet_segmentation."""
+    """``"bce_dice"`` (Eq. 11), ``"focal"`` (Table X) or ``"dice"`` -> the loss of
+    :mod:`course_lib.losses`; a callable is returned as is. Taught in 06_unet_segmentation."""
     from .. import losses
-
     if callable(loss):
         return loss
     choices = {"bce_dice": losses.bce_dice_loss, "dice": losses.dice_loss,
