@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib import augment, cli, config, metrics, pairs
+from course_lib import augment, config, metrics, pairs
+from course_tools import cli
 
 try:
     import fixtures_isic as fx

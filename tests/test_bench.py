@@ -1,4 +1,4 @@
-"""course bench (course_lib.bench), hardware settings and the out-of-memory message (train)."""
+"""course bench (course_tools.bench), hardware settings and the out-of-memory message (train)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import bench, cli, config, train
+from course_lib import config, train
+from course_tools import bench, cli
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import bundle, cli, exercises
+from course_tools import bundle, cli, exercises
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_LINE = 25  # shorter solution lines ("return x", "pass") may appear anywhere
@@ -57,7 +57,7 @@ def test_bundle_has_what_students_need(zip_path):
     inside = {name[len(top):] for name in names}
     for required in ("README.md", "pyproject.toml", "environment.yml", "LICENSE",
                      "data/README.md", "course_lib/__init__.py", "course_lib/checks/__init__.py",
-                     "course_lib/cli.py"):
+                     "course_tools/cli.py"):
         assert required in inside, required
     expected = {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert expected and {n for n in inside if n.startswith("notebooks/")} == expected

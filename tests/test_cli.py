@@ -1,4 +1,4 @@
-"""The ``course`` command (course_lib.cli) on throw-away course checkouts in tmp_path."""
+"""The ``course`` command (course_tools.cli) on throw-away course checkouts in tmp_path."""
 from __future__ import annotations
 
 import os
@@ -11,8 +11,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_lib import cli, config
-from course_lib.exercises import sync_exercises
+from course_lib import config
+from course_tools import cli
+from course_tools.exercises import sync_exercises
 
 # Lint-clean solution notebook and repo builder shared with the generator tests.
 from test_exercises import NAME, make_repo, solution_notebook  # noqa: E402
@@ -52,7 +53,7 @@ def tiny_notebooks(root: Path) -> None:
 # --------------------------------------------------------------------------- help & info
 def test_console_script_help_lists_subcommands():
     script = Path(sys.executable).with_name("course")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "course_lib.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "course_tools.cli"]
     done = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     for sub in ("run", "exercises", "download", "lint", "info"):

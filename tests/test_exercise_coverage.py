@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import checks, exercises, notebook_lint
+from course_lib import checks
+from course_tools import exercises, notebook_lint
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

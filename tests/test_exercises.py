@@ -1,4 +1,4 @@
-"""The exercise generator (course_lib.exercises) and the notebook lint (course_lib.notebook_lint),
+"""The exercise generator (course_tools.exercises) and the notebook lint (course_tools.notebook_lint),
 on throw-away notebooks built in tmp_path."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_lib import exercises, notebook_lint
-from course_lib.exercises import (ExerciseError, colab_url, exercise_header, find_regions,
+from course_tools import exercises, notebook_lint
+from course_tools.exercises import (ExerciseError, colab_url, exercise_header, find_regions,
                                   make_exercise_notebook, strip_solutions, sync_exercises)
 
 NAME = "00_toy.ipynb"
@@ -381,7 +381,7 @@ def test_lint_course_covers_both_folders(tmp_path):
 
 # --------------------------------------------------------------------------- difficulty and use
 def test_exercise_header_reads_difficulty_and_minutes():
-    from course_lib.exercises import exercise_difficulty
+    from course_tools.exercises import exercise_difficulty
     header = "# Exercise 4.2 ★★ (25 min) — write the body of assemble_dc_model()"
     assert exercise_header(header) == ("4.2", "write the body of assemble_dc_model()")
     assert exercise_difficulty(header) == (2, 25)

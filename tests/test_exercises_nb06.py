@@ -325,7 +325,7 @@ def test_notebook_solutions_pass_their_checks():
     import json
     from pathlib import Path
 
-    from course_lib import exercises
+    from course_tools import exercises
 
     path = Path(__file__).resolve().parent.parent / "solutions" / "06_unet_segmentation.ipynb"
     namespace = {"np": np, "keras": keras, "layers": layers}

@@ -8,7 +8,8 @@ import pytest
 
 pytestmark = pytest.mark.slow  # builds, trains and converts models (seconds each)
 
-from course_lib import cli, export
+from course_lib import export
+from course_tools import cli
 
 
 def _model(size: int = 32):

@@ -13,8 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import checks, cli, exercises, grade
-from course_lib.notebook_lint import CHECKED_FUNCTION
+from course_lib import checks
+from course_tools import cli, exercises, grade
+from course_tools.notebook_lint import CHECKED_FUNCTION
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_00 = ROOT / "solutions" / "00_setup_and_metrics.ipynb"
@@ -312,7 +313,7 @@ def test_a_submission_that_rewrites_the_course_stops_grading(tmp_path, monkeypat
     assert "course_lib/checks/nb06.py" in session and "solutions/07_fusion.ipynb" in session
     scoped = grade.library_fingerprint(ROOT, SOLUTION_00)
     assert set(scoped) == {"course_lib/checks/__init__.py", "course_lib/checks/nb00.py",
-                           "course_lib/grade_runner.py",
+                           "course_tools/grade_runner.py",
                            "solutions/00_setup_and_metrics.ipynb"}
     assert all(session[key] == value for key, value in scoped.items())
 

@@ -196,7 +196,7 @@ def test_fit_records_peak_gpu_memory_for_the_report(monkeypatch, tmp_path, capsy
     import keras
     from keras import layers
 
-    from course_lib import report
+    from course_tools import report
 
     monkeypatch.setenv("COURSE_RUNS_DIR", str(tmp_path))
     readings = []

@@ -10,7 +10,7 @@ import json
 import nbformat
 import pytest
 
-from course_lib import cli
+from course_tools import cli
 from course_lib.data import mirror
 
 try:

@@ -1,12 +1,15 @@
-"""The library stays readable: no function of course_lib (checks/ aside) over 80 lines."""
+"""The library stays readable: no function of course_lib (checks/ aside) or of course_tools over
+80 lines, and the library the notebooks import never reaches up into the course command."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 import course_lib
+import course_tools
 
 LIBRARY = Path(course_lib.__file__).parent
+TOOLS = Path(course_tools.__file__).parent
 MAX_FUNCTION_LINES = 80
 
 
@@ -22,6 +25,8 @@ def test_no_library_function_is_over_80_lines():
     for path in sorted(LIBRARY.rglob("*.py")):
         if "checks" not in path.relative_to(LIBRARY).parts:
             found += _long_functions(path.read_text(encoding="utf-8"), path.name)
+    for path in sorted(TOOLS.rglob("*.py")):
+        found += _long_functions(path.read_text(encoding="utf-8"), f"course_tools/{path.name}")
     assert not found, f"split these into named steps (at most {MAX_FUNCTION_LINES} lines): {found}"
 
 
@@ -31,3 +36,28 @@ def test_the_length_rule_sees_a_long_function():
 
     assert _long_functions(function(80), "probe.py") == ["probe.py:1 f (81 lines)"]
     assert _long_functions(function(79), "probe.py") == []
+
+
+def _imports_of(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_course_lib_never_imports_the_course_command():
+    offenders = sorted(f"{path.relative_to(LIBRARY)} imports {name}"
+                       for path in LIBRARY.rglob("*.py")
+                       for name in _imports_of(path.read_text(encoding="utf-8"))
+                       if name.split(".")[0] == "course_tools")
+    assert not offenders, ("course_lib is the layer below the `course` command; move the code "
+                           f"the library needs into course_lib: {offenders}")
+
+
+def test_the_import_rule_sees_an_upward_import():
+    assert _imports_of("from course_tools.grade import grade_notebook\nimport os\n") == {
+        "course_tools.grade", "os"}
+    assert _imports_of("def f():\n    import course_tools.cli\n") == {"course_tools.cli"}

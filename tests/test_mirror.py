@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from course_lib import cli
+from course_tools import cli
 from course_lib.data import isic2016, mirror
 
 try:

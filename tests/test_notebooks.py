@@ -13,8 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import cli, notebook_lint
-from course_lib.exercises import EXERCISES_DIR, SOLUTIONS_DIR, sync_exercises
+from course_tools import cli, notebook_lint
+from course_tools.exercises import EXERCISES_DIR, SOLUTIONS_DIR, sync_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / SOLUTIONS_DIR).glob("*.ipynb"))

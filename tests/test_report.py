@@ -1,4 +1,4 @@
-"""The reproduction report (course_lib.report), `course report`, seeds and the run log."""
+"""The reproduction report (course_tools.report), `course report`, seeds and the run log."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course_lib import cli, config, paper, report, results
+from course_lib import config, paper, results
+from course_tools import cli, report
 
 
 @pytest.fixture()

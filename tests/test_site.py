@@ -1,4 +1,4 @@
-"""The course website (course_lib.site, `course site`): built from the stored outputs.
+"""The course website (course_tools.site, `course site`): built from the stored outputs.
 
 The build itself takes about half a minute on 2 shared cores, so it is marked slow and done
 once per session (the ``site_dir`` fixture, shared with tests/test_browser.py). The page checks
@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import site
+from course_tools import site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_widget_outputs_become_a_static_snapshot():
 
 
 def test_cli_has_site_command():
-    from course_lib import cli
+    from course_tools import cli
 
     args = cli.build_parser().parse_args(["site", "--out", "somewhere"])
     assert args.func is cli.cmd_site and args.out == "somewhere"
@@ -173,7 +173,7 @@ def test_site_loads_nothing_from_the_internet(site_dir):
 def test_course_site_command_calls_build_site(tmp_path, monkeypatch, capsys):
     """`course site --out DIR` hands root and folder to site.build_site (the build itself is
     tested once, through the site_dir fixture)."""
-    from course_lib import cli
+    from course_tools import cli
 
     calls = []
 

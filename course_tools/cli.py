@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config
+from course_lib import config
 
 __all__ = ["main", "build_parser", "resolve_notebooks", "strip_run_metadata", "RunResult"]
 
@@ -211,7 +211,7 @@ def write_run_log(path: Path, profile: str, results: list[RunResult]) -> dict:
     """Merge ``results`` into the run log at ``path`` (one entry per notebook and seed; a
     notebook run again replaces its entry) and return the log. ``course bench --notebooks``
     and ``course report`` read it."""
-    from .results import hardware_summary
+    from course_lib.results import hardware_summary
     log = {"profile": profile, "notebooks": []}
     if path.exists():
         try:
@@ -333,7 +333,7 @@ def cmd_download(args) -> int:
     if getattr(args, "mirror", None):
         kwargs["mirror"] = args.mirror
     try:
-        from .data.isic2016 import download_isic2016
+        from course_lib.data.isic2016 import download_isic2016
 
         result = download_isic2016(**kwargs)
     except KeyboardInterrupt:
@@ -350,7 +350,7 @@ def cmd_download(args) -> int:
 
 
 def cmd_mirror(args) -> int:
-    from .data.mirror import make_mirror
+    from course_lib.data.mirror import make_mirror
     for name in ("n_train", "n_test"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -390,8 +390,8 @@ def _version(*distributions: str) -> str:
 
 
 def cmd_info(args) -> int:
-    from . import __version__
-    print(f"course_lib   {__version__} ({Path(__file__).resolve().parent})")
+    import course_lib
+    print(f"course_lib   {course_lib.__version__} ({Path(course_lib.__file__).resolve().parent})")
     print(f"python       {platform.python_version()} ({sys.executable})")
     print(f"tensorflow   {_version('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tf-nightly')}")
     for name in ("keras", "numpy", "papermill", "nbval"):
@@ -475,7 +475,7 @@ EXPORT_ALIASES = ("fusion", "unet-fusion", "best-unet")
 
 def _best_unet(profile, base: Path) -> str:
     """The saved U-Net with the highest recorded test JA (06_unet_segmentation's records)."""
-    from . import results
+    from course_lib import results
     saved = {p.stem for p in (base / profile.name / "models").glob("unet-*.keras")}
     scored = [(record["metrics"]["JA"], record["model"])
               for record in results.load_results(profile, task="segmentation")
@@ -494,7 +494,7 @@ def _model_to_export(args, profile, base: Path):
     model through one head, the classification or segmentation fusion, or the best U-Net."""
     import keras
 
-    from . import fusion, models
+    from course_lib import fusion, models
     name = args.model
     if name == "best-unet":
         name = _best_unet(profile, base)
@@ -537,7 +537,7 @@ def _model_to_export(args, profile, base: Path):
 def cmd_export(args) -> int:
     import numpy as np
 
-    from . import data, export
+    from course_lib import data, export
     profile = config.get_profile(_profile_name_from(args))
     base = _runs_base_for(args)
     with _environment(COURSE_RUNS_DIR=str(base)):  # where fusion's members are looked up

@@ -1,7 +1,7 @@
 """``course grade``: grade students' exercise notebooks by calling the registered checks.
 
 Taught to teachers in docs/TEACHING.md. Each submitted notebook runs in a fresh child process
-(:mod:`course_lib.grade_runner`: smoke profile, clean temporary folder, time and memory limits);
+(:mod:`course_tools.grade_runner`: smoke profile, clean temporary folder, time and memory limits);
 the child then imports ``course_lib.checks`` again from disk and calls every exercise's check on
 the student's own function, so faked printed output or edited check cells change nothing. The
 exercises come from the matching SOLUTION notebook (by the file name's ``NN``, else the title).
@@ -267,7 +267,7 @@ def library_fingerprint(root: Path, solution: Path | None = None) -> dict[str, s
     import hashlib
     root = Path(root)
     paths = [root / "course_lib" / "checks" / "__init__.py",
-             root / "course_lib" / "grade_runner.py"]
+             root / "course_tools" / "grade_runner.py"]
     if solution is not None:
         paths += [root / "course_lib" / "checks" / f"nb{Path(solution).name[:2]}.py",
                   root / "solutions" / Path(solution).name]
@@ -316,10 +316,10 @@ def _write_spec(nb, tmp: Path, exercises: list[dict], limits: Limits, fast: bool
 
 def _run_child(spec_path: Path, tmp: Path, env: dict, limits: Limits,
                python: str | None) -> tuple[subprocess.Popen, bool, float, deque]:
-    """Run :mod:`course_lib.grade_runner` on ``spec_path`` for at most ``timeout + grace``, then
+    """Run :mod:`course_tools.grade_runner` on ``spec_path`` for at most ``timeout + grace``, then
     kill its process group. ``(process, killed, seconds, tail of the output in chunks)``."""
     began = time.monotonic()
-    proc = subprocess.Popen([python or sys.executable, "-m", "course_lib.grade_runner",
+    proc = subprocess.Popen([python or sys.executable, "-m", "course_tools.grade_runner",
                              str(spec_path)], cwd=tmp / "work", env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)

@@ -23,6 +23,8 @@ __all__ = ["ANSWER_TAGS", "TOP", "FILES", "BundleError", "student_notebook", "st
 ANSWER_TAGS = (exercises.REMOVE_TAG, "answers")
 #: The folder every member of the zip sits in.
 TOP = "dermalite-student"
+#: The packages copied whole: the library the notebooks import and the ``course`` command.
+PACKAGES = ("course_lib", "course_tools")
 #: Files copied as they are (those that exist).
 FILES = ("pyproject.toml", "environment.yml", "LICENSE", "data/README.md")
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)  # same bytes for the same inputs
@@ -151,8 +153,7 @@ def bundle_members(root: str | Path, *, check_sync: bool = True) -> dict[str, by
     if not names:
         raise BundleError(f"{root / exercises.EXERCISES_DIR} holds no notebooks; run "
                           "`course exercises` first.")
-    library = root / "course_lib"
-    for path in sorted(library.rglob("*")):
+    for path in sorted(p for package in PACKAGES for p in (root / package).rglob("*")):
         if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
             continue
         members[path.relative_to(root).as_posix()] = path.read_bytes()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config
+from course_lib import config
 
 __all__ = ["MODELS", "run_benchmark", "format_benchmark", "synthderm_arrays", "tiny_classifier",
            "notebook_times", "format_notebook_times", "estimate_training_memory",
@@ -44,7 +44,7 @@ def _check_positive(name: str, value, minimum: int = 1) -> int:
 def synthderm_arrays(n_images: int, image_size: int, seed: int = 0):
     """``n_images`` SynthDerm training images rendered in memory at ``image_size`` (uint8,
     ``(n, s, s, 3)``) and their labels (ISIC 2016's melanoma ratio), without touching the disk."""
-    from .data import synthetic
+    from course_lib.data import synthetic
 
     n_images = _check_positive("n_images", n_images)
     labels = synthetic.synthderm_labels(n_images, "train")
@@ -70,8 +70,8 @@ def tiny_classifier(image_size: int):
 
 
 def _build(model_name: str, image_size: int, jit_compile: bool = False):
-    from . import train
-    from .models import build_classifier
+    from course_lib import train
+    from course_lib.models import build_classifier
 
     model = (tiny_classifier(image_size) if model_name == "tiny"
              else build_classifier(model_name, (image_size, image_size, 3), weights=None))
@@ -158,7 +158,7 @@ def _gpu_variants(model_name, image_size, batch_size, steps, seed, verbose) -> d
             keras.mixed_precision.set_global_policy("float32")
         if verbose:
             print(f"  {label}: {_text(variants[label])}", flush=True)
-    from . import train
+    from course_lib import train
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -208,9 +208,9 @@ def run_benchmark(image_size: int = 96, batch_size: int = 16, steps: int = 5,
     import keras
     import tensorflow as tf
 
-    from . import augment
-    from .data import classification_dataset
-    from .results import hardware_summary
+    from course_lib import augment
+    from course_lib.data import classification_dataset
+    from course_lib.results import hardware_summary
 
     def say(text):
         if verbose:
@@ -381,7 +381,7 @@ def memory_table(image_size: int = 224, batch_sizes=(16, 32), models=MEMORY_MODE
     :func:`estimate_training_memory`)."""
     import keras
 
-    from .models import build_classifier, build_dc_model, build_unet
+    from course_lib.models import build_classifier, build_dc_model, build_unet
 
     lines = ["| model | batch | float32 (GiB) | mixed precision (GiB) |", "|---|---:|---:|---:|"]
     for name in models:

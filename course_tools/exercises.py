@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import config
+from course_lib import config
 
 __all__ = ["BEGIN_MARKER", "END_MARKER", "REMOVE_TAG", "ANSWERS_TAG", "DEFAULT_TASK",
            "SOLUTIONS_DIR", "EXERCISES_DIR", "ExerciseError", "Region", "exercise_header",

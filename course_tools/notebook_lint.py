@@ -12,7 +12,7 @@ a list of problems (empty = OK). A solution notebook (``solutions/NN_topic.ipynb
 4. **Stored-outputs note**: a code cell before the first exercise whose output contains
    :data:`STORED_OUTPUTS_PHRASE` (printed by ``course_lib.runtime.start_notebook``).
 5. **Exercises**: at least :data:`MIN_EXERCISES` (``# Exercise N.M ★★ (20 min) — task`` with
-   ``### BEGIN/END SOLUTION`` regions, see course_lib.exercises), unique ids numbered for this
+   ``### BEGIN/END SOLUTION`` regions, see course_tools.exercises), unique ids numbered for this
    notebook, ★ warm-up / ★★ core / ★★★ stretch with minutes, a check registered in
    course_lib.checks and a later ``checks.run("N.M", function)`` cell for each. The function of
    every ★/★★ exercise is used again in a later non-check cell (usually ``checks.use``); a ★★★
@@ -269,7 +269,7 @@ def _lint_registered_checks(exercise_cells: list[tuple[int, str]], problem: _Rep
     """Rule 5: a check registered in course_lib.checks for every exercise id."""
     if not exercise_cells:
         return
-    from . import checks
+    from course_lib import checks
 
     for index, exercise_id in exercise_cells:
         module_file = checks.module_name_for(exercise_id).replace(".", "/") + ".py"

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import config, paper, results
+from course_lib import config, paper, results
 
 __all__ = ["TABLE_ORDER", "HEADLINE_METRIC", "load_records", "match_rows", "build_report",
            "write_report", "plot_report"]
@@ -404,7 +404,7 @@ def build_report(profile, records: Sequence[Mapping], *, run_log: dict | None = 
     lines += _deployment_lines(exports)
     lines += ["## Other recorded results", ""]
     if others:
-        from .results import to_markdown
+        from course_lib.results import to_markdown
 
         lines += ["Records that are not a row of the paper's tables (baselines, variants):", "",
                   to_markdown(others, metrics=None)]

@@ -1,6 +1,6 @@
 """The child process of ``course grade``: run ONE submitted notebook, then grade its functions.
 
-Started by :mod:`course_lib.grade` as ``python -m course_lib.grade_runner SPEC_JSON`` in a fresh
+Started by :mod:`course_tools.grade` as ``python -m course_tools.grade_runner SPEC_JSON`` in a fresh
 temporary folder; the notebook's code runs with this process's rights (docs/TEACHING.md). It
 (1) snapshots the course library's attributes and function code, (2) runs the code cells one by
 one in ONE IPython shell, recording errors, interrupting a cell after ``cell_timeout`` s
@@ -60,13 +60,13 @@ def _disarm() -> None:
 
 # --------------------------------------------------------------------------- library snapshot
 def _import_library() -> list[types.ModuleType]:
-    """Import every module of course_lib (except the checks and the grader) so that their
+    """Import every module of course_lib (except the checks) so that their
     genuine attributes can be remembered before any submitted code runs."""
     import course_lib
     modules = [course_lib]
     for info in pkgutil.walk_packages(course_lib.__path__, "course_lib."):
         name = info.name
-        if name.startswith(("course_lib.checks", "course_lib.grade", "course_lib.cli")):
+        if name.startswith("course_lib.checks"):
             continue
         try:
             modules.append(importlib.import_module(name))
