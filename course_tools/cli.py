@@ -391,7 +391,8 @@ def _version(*distributions: str) -> str:
 
 def cmd_info(args) -> int:
     import course_lib
-    print(f"course_lib   {course_lib.__version__} ({Path(course_lib.__file__).resolve().parent})")
+    library = Path(course_lib.__file__).resolve().parent
+    print(f"course_lib   {course_lib.__version__} ({library})")
     print(f"python       {platform.python_version()} ({sys.executable})")
     print(f"tensorflow   {_version('tensorflow', 'tensorflow-cpu', 'tensorflow-macos', 'tf-nightly')}")
     for name in ("keras", "numpy", "papermill", "nbval"):

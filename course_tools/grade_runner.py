@@ -1,7 +1,7 @@
 """The child process of ``course grade``: run ONE submitted notebook, then grade its functions.
 
-Started by :mod:`course_tools.grade` as ``python -m course_tools.grade_runner SPEC_JSON`` in a fresh
-temporary folder; the notebook's code runs with this process's rights (docs/TEACHING.md). It
+Started by :mod:`course_tools.grade` as ``python -m course_tools.grade_runner SPEC_JSON`` in a
+fresh temporary folder; the notebook's code runs with this process's rights (docs/TEACHING.md). It
 (1) snapshots the course library's attributes and function code, (2) runs the code cells one by
 one in ONE IPython shell, recording errors, interrupting a cell after ``cell_timeout`` s
 (``SIGALRM``) and skipping the rest once the ``budget`` is spent, (3) undoes any patching of the
