@@ -1,5 +1,6 @@
 """course_lib — the helper library of the DermaLite course: the notebooks carry the teaching,
-this package the plumbing. Every public helper's docstring names the notebook that teaches it.
+this package the plumbing. Each module's docstring names the notebook that teaches it (viz and
+paper serve them all); the ``course`` command lives beside it in ``course_tools``.
 """
 from __future__ import annotations
 

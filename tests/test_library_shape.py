@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 import course_lib
 import course_tools
@@ -61,3 +64,34 @@ def test_the_import_rule_sees_an_upward_import():
     assert _imports_of("from course_tools.grade import grade_notebook\nimport os\n") == {
         "course_tools.grade", "os"}
     assert _imports_of("def f():\n    import course_tools.cli\n") == {"course_tools.cli"}
+
+
+NOTEBOOK_NAME = re.compile(r"\b(\d\d_[a-z][a-z0-9_]*[a-z0-9])")
+TAUGHT_IN = re.compile(r"Taught (?:to \w+ )?in (\d\d_[a-z][a-z0-9_]*[a-z0-9])")
+#: Modules every notebook uses; their docstrings name no single notebook.
+EVERY_NOTEBOOK = {"__init__.py", "paper.py", "viz.py"}
+
+
+def test_every_library_module_names_a_notebook_that_exists():
+    notebooks = {path.stem for path in (LIBRARY.parent / "solutions").glob("*.ipynb")}
+    if not notebooks:
+        pytest.skip("no solutions/ beside the library (an installed copy)")
+    unnamed, stale = [], []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        named = NOTEBOOK_NAME.findall(ast.get_docstring(ast.parse(source)) or "")
+        if path.name not in EVERY_NOTEBOOK and "checks" not in path.parts and not named:
+            unnamed.append(str(path.relative_to(LIBRARY)))
+        stale += [f"{path.relative_to(LIBRARY)}: {name}"
+                  for name in named + TAUGHT_IN.findall(source) if name not in notebooks]
+    assert not unnamed, f"say which notebook teaches these (its NN_topic name): {unnamed}"
+    assert not stale, f"these name a notebook that does not exist: {stale}"
+
+
+def test_the_notebook_rules_read_the_name():
+    assert TAUGHT_IN.findall('"""Plots.\n\nTaught in 06_unet_segmentation (Table X)."""') == [
+        "06_unet_segmentation"]
+    assert TAUGHT_IN.findall("Taught in 08_visualisation; and 07_fusion") == ["08_visualisation"]
+    assert NOTEBOOK_NAME.findall("the demo of 08_visualisation_and_demo: x") == [
+        "08_visualisation_and_demo"]
+    assert NOTEBOOK_NAME.findall("no pointer here, 3_x or 123_abc") == []

@@ -354,7 +354,7 @@ BACKBONES = tuple(name for name, spec in REGISTRY.items() if spec.feature_dims)
 KERAS_APPLICATIONS = tuple(name for name in BACKBONES if REGISTRY[name].imagenet_file)
 #: Backbones Keras does not ship: built in this module, random initialisation only.
 COURSE_BUILT = tuple(name for name in BACKBONES if name not in KERAS_APPLICATIONS)
-#: The last convolutional activation of each backbone, read by CAM / Grad-CAM (08_visualisation).
+#: The last convolutional activation of each backbone, read by CAM / Grad-CAM (08).
 LAST_CONV_LAYER = {name: REGISTRY[name].output_layer for name in BACKBONES}
 #: Length of the feature vector a backbone outputs (what the classifier's Dense layer sees).
 FEATURE_DIMS = {name: REGISTRY[name].feature_dims for name in BACKBONES}

@@ -376,7 +376,8 @@ def upsample_probabilities(prob_maps, sizes) -> list[np.ndarray]:
 
 
 def predict_masks(model: keras.Model, images, batch_size: int = 16) -> np.ndarray:
-    """Lesion probability maps ``(N, H, W)`` for images ``(N, H, W, 3)`` in [0, 255] (06)."""
+    """Lesion probability maps ``(N, H, W)`` for images ``(N, H, W, 3)`` in [0, 255].
+    Taught in 06_unet_segmentation."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
