@@ -125,3 +125,20 @@ def test_require_rejects_tf_keras_resolving_to_keras2(monkeypatch):
     _fake_modules(monkeypatch, "2.21.0", "3.15.0", tf_keras_version="2.15.0")
     with pytest.raises(course_lib.EnvironmentProblem, match="tf.keras resolves to Keras 2.15.0"):
         course_lib.require(verbose=False)
+
+
+def test_the_course_command_points_at_an_installed_function(repo_root):
+    """`pip install` writes a `course` script from [project.scripts]; it must name a function of a
+    package that the install includes (a moved module would leave a script that cannot start)."""
+    import fnmatch
+    import importlib
+
+    data = tomllib.loads((repo_root / "pyproject.toml").read_text())
+    target = data["project"]["scripts"]["course"]
+    module_name, _, attribute = target.partition(":")
+    assert callable(getattr(importlib.import_module(module_name), attribute)), target
+    included = data["tool"]["setuptools"]["packages"]["find"]["include"]
+    package = module_name.split(".")[0]
+    assert any(fnmatch.fnmatch(package, pattern) for pattern in included), (package, included)
+    for name in ("course_lib", "course_tools"):
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in included), name
