@@ -2,9 +2,10 @@
 
 Taught to teachers in docs/TEACHING.md. The zip (top folder ``dermalite-student/``) holds the
 exercise notebooks (answer cells, outputs and run metadata removed), ``course_lib/`` (so the
-checks run offline), the install files (:data:`FILES`) and a student README
-(:func:`student_readme`). :func:`make_bundle` refuses a notebook that still holds a
-``### BEGIN SOLUTION`` region, and by default a stale ``notebooks/`` (run ``course exercises``).
+checks run offline) and ``course_tools/`` (the ``course`` command; :data:`PACKAGES`), the install
+files (:data:`FILES`) and a student README (:func:`student_readme`). :func:`make_bundle` refuses
+a notebook that still holds a ``### BEGIN SOLUTION`` region, and by default a stale
+``notebooks/`` (run ``course exercises``).
 """
 from __future__ import annotations
 

@@ -825,7 +825,7 @@ def _add_grade_parser(sub: argparse._SubParsersAction) -> None:
 def _add_bundle_parser(sub: argparse._SubParsersAction) -> None:
     bd = sub.add_parser("bundle", help="write the student hand-out zip (no solutions)",
                         description="Zip notebooks/ (answer cells and outputs stripped), "
-                                    "course_lib/, pyproject.toml, environment.yml, "
+                                    "course_lib/, course_tools/, pyproject.toml, environment.yml, "
                                     "data/README.md, LICENSE and a student README.")
     bd.add_argument("--out", default="dermalite-student.zip", metavar="ZIP")
     bd.add_argument("--no-sync-check", action="store_true",

@@ -495,5 +495,6 @@ def write_report(profile, runs_base: Path | str | None = None, *, figure: bool =
                         bench=_read_json(folder / "bench.json"), results_dir=results_dir,
                         figure_name=png.name if png else None, exports=exports)
     folder.mkdir(parents=True, exist_ok=True)
-    config.write_atomic(folder / "report.md", text)
-    return folder / "report.md", png
+    markdown = folder / "report.md"
+    config.write_atomic(markdown, text)
+    return markdown, png
